@@ -1,0 +1,205 @@
+"""Playing one session: the session log (JSON lines, written as events happen) and the runner.
+
+Log format (one JSON object per line, flushed as written, so a crash loses at most one line):
+- ``{"kind": "header", "agent", "seed", "condition", "tick_ms", "steps_planned", "env_config",
+  "agent_config", "versions", "started"}``
+- ``{"kind": "serve" | "hit" | "miss", "t": game time (s), "step", "rally", "hits"}`` where
+  ``rally`` is the 0-based index of the current rally and ``hits`` its hits so far;
+- ``{"kind": "end", "t", "step", "rallies", "hits", "misses", "wall_s", "stopped"}`` when the
+  session ends (cleanly or stopped by the user).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import json
+import platform
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import gymnasium as gym
+
+from agents.base import Agent, SessionStopped
+from envs.pong import PongConfig, PongEnv
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of the packages a result depends on (recorded in every log header)."""
+    from importlib import metadata
+
+    versions = {"python": platform.python_version()}
+    for name in ("dishbrain", "numpy", "brian2", "gymnasium", "scipy", "stable-baselines3", "torch"):
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return versions
+
+
+class SessionLog(gym.Wrapper):
+    """Writes the session's events to a JSON-lines file as they happen."""
+
+    def __init__(self, env: gym.Env, path: str | Path, header: dict[str, Any]):
+        super().__init__(env)
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = open(self.path, "w", buffering=1, encoding="utf-8")
+        self._header = header
+        self._steps = 0
+        self._rally = 0
+        self._last_info: dict[str, Any] = {}
+        self._closed = False
+
+    @property
+    def steps(self) -> int:
+        return self._steps
+
+    def _write(self, record: dict[str, Any]) -> None:
+        self._file.write(json.dumps(record, separators=(",", ":")) + "\n")
+        self._file.flush()
+
+    def reset(self, **kwargs):
+        obs, info = self.env.reset(**kwargs)
+        if self._header is not None:
+            self._write({"kind": "header", **self._header,
+                         "started": _dt.datetime.now().isoformat(timespec="seconds")})
+            self._header = None
+        self._steps, self._rally = 0, 0
+        self._event(info)
+        return obs, info
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        self._steps += 1
+        self._event(info)
+        return obs, reward, terminated, truncated, info
+
+    def _event(self, info: dict[str, Any]) -> None:
+        self._last_info = info
+        kind = info["event"]
+        if kind == "none":
+            return
+        self._write({"kind": kind, "t": round(info["game_time_s"], 4), "step": self._steps,
+                     "rally": self._rally, "hits": info["rally_hits"]})
+        if kind == "miss":
+            self._rally += 1
+
+    def finish(self, wall_s: float, stopped: bool = False) -> None:
+        if self._closed:
+            return
+        info = self._last_info
+        self._write({"kind": "end", "t": round(info.get("game_time_s", 0.0), 4),
+                     "step": self._steps, "rallies": info.get("rallies", 0),
+                     "hits": info.get("hits", 0), "misses": info.get("misses", 0),
+                     "wall_s": round(wall_s, 3), "stopped": stopped})
+        self._file.close()
+        self._closed = True
+
+    def close(self):
+        if not self._closed:
+            self._file.close()
+            self._closed = True
+        super().close()
+
+
+class Progress(gym.Wrapper):
+    """A tqdm bar in game minutes, updated every `every` steps (cheap)."""
+
+    def __init__(self, env: gym.Env, n_steps: int, desc: str, every: int = 1000,
+                 position: int | None = None):
+        super().__init__(env)
+        from tqdm.auto import tqdm
+
+        self._every = every
+        self._count = 0
+        tick_s = env.unwrapped.config.dt_s
+        self._bar = tqdm(total=round(n_steps * tick_s / 60.0, 2), desc=desc, unit="game min",
+                         position=position, leave=position is None,
+                         bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f} game min [{elapsed}<{remaining}]")
+        self._inc = every * tick_s / 60.0
+
+    def step(self, action):
+        out = self.env.step(action)
+        self._count += 1
+        if self._count % self._every == 0:
+            self._bar.update(self._inc)
+        return out
+
+    def close(self):
+        self._bar.close()
+        super().close()
+
+
+@dataclass(frozen=True)
+class SessionResult:
+    log_path: Path
+    steps: int
+    wall_s: float
+    stopped: bool
+
+    @property
+    def steps_per_s(self) -> float:
+        return self.steps / self.wall_s if self.wall_s > 0 else float("inf")
+
+
+def session_steps(minutes: float, tick_ms: float) -> int:
+    if not (minutes > 0):
+        raise ValueError(f"minutes must be > 0, got {minutes!r}")
+    return int(round(minutes * 60_000.0 / tick_ms))
+
+
+def make_env(config: PongConfig, n_steps: int, render_mode: str | None = None) -> gym.Env:
+    """The registered DishBrain/Pong-v0 with a session length of `n_steps`."""
+    import envs  # noqa: F401  (registers the env)
+
+    return gym.make("DishBrain/Pong-v0", render_mode=render_mode, config=config,
+                    max_episode_steps=n_steps)
+
+
+def play_session(agent: Agent, *, log_path: str | Path, minutes: float = 20.0, seed: int = 0,
+                 env_config: PongConfig | None = None, condition: str | None = None,
+                 render_mode: str | None = None, progress: bool | int = True,
+                 wrappers: Iterable[Callable[[gym.Env], gym.Env]] = (),
+                 agent_config: dict[str, Any] | None = None) -> SessionResult:
+    """Play one session of `minutes` game time with `agent`, logging events to `log_path`.
+
+    The player's condition may change the game (`agent.env_overrides()`, e.g. No-feedback has no
+    pause after a miss). `progress` is True for a bar, False for none, or an int bar position
+    (parallel runs). Ctrl-C or a viewer's quit ends the session cleanly, the log intact.
+    """
+    config = env_config or PongConfig()
+    overrides = agent.env_overrides()
+    if overrides:
+        config = config.replace(**overrides)
+    n_steps = session_steps(minutes, config.tick_ms)
+    env = make_env(config, n_steps, render_mode)
+    for wrap in wrappers:
+        env = wrap(env)
+    header = {"agent": agent.name, "seed": seed, "condition": condition,
+              "tick_ms": config.tick_ms, "steps_planned": n_steps,
+              "env_config": dataclasses.asdict(config), "agent_config": agent_config or {},
+              "versions": package_versions()}
+    log = SessionLog(env, log_path, header)
+    env = log
+    if progress is not False:
+        position = None if progress is True else int(progress)
+        env = Progress(env, n_steps, desc=f"{agent.name} seed {seed}", position=position)
+    agent.reset(seed=seed)
+    start = time.perf_counter()
+    stopped = False
+    steps = 0
+    try:
+        steps = agent.play(env, n_steps, seed=seed)
+    except (SessionStopped, KeyboardInterrupt):
+        stopped = True
+        steps = log.steps
+    except BaseException:
+        env.close()  # no end line: the log shows the session did not finish
+        raise
+    wall = time.perf_counter() - start
+    log.finish(wall, stopped=stopped)
+    env.close()
+    return SessionResult(Path(log_path), steps, wall, stopped)
