@@ -5,6 +5,7 @@
     dishbrain culture-check --out runs/check
     dishbrain experiment experiments/dishbrain-quick.toml
     dishbrain compare experiments/compare-quick.toml
+    dishbrain report runs/dishbrain-quick
     dishbrain replay runs/play
 
 Bad input ends with a one-line error and exit status 2, never a traceback.
@@ -78,10 +79,17 @@ def cmd_play(args: argparse.Namespace) -> int:
     if args.render or args.record:
         from dishbrain.viewer import viewer_wrapper
 
-        viewer = viewer_wrapper(agent, show=args.render, record=args.record, speed=args.speed)
+        try:
+            viewer = viewer_wrapper(agent, show=args.render, record=args.record, speed=args.speed)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
         wrappers.append(viewer)
     condition = getattr(agent, "condition", None)
     log_path = out / f"{args.agent}{'-' + condition if condition else ''}-seed{args.seed}.jsonl"
+    if args.trace:
+        from dishbrain.replay import trace_wrapper
+
+        wrappers.append(trace_wrapper(log_path, agent))
     result = play_session(agent, log_path=log_path, minutes=args.minutes, seed=args.seed,
                           condition=condition, render_mode=render_mode, wrappers=wrappers,
                           progress=not args.quiet, agent_config=getattr(agent, "config_dict", None))
@@ -89,6 +97,59 @@ def cmd_play(args: argparse.Namespace) -> int:
     print(f"log: {result.log_path}  ({result.steps} steps in {result.wall_s:.1f} s wall, "
           f"{result.steps_per_s:,.0f} steps/s{', stopped early' if result.stopped else ''})")
     print(format_table(summarize([read_session(result.log_path)])))
+    return 0
+
+
+def _speed(text: str) -> float:
+    from dishbrain.viewer import parse_speed
+
+    try:
+        return parse_speed(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _non_negative_float(name: str):
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = float("nan")
+        if not (0 <= value < float("inf")):
+            raise argparse.ArgumentTypeError(f"{name} must be a number >= 0, got {text!r}")
+        return value
+    return parse
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from dishbrain.replay import open_source, replay
+    from dishbrain.viewer import check_record_path
+
+    if args.png and not args.png.lower().endswith(".png"):
+        raise UsageError(f"--png must name a .png file, got {args.png!r}")
+    try:
+        if args.record:
+            check_record_path(args.record)
+        source = open_source(args.path)
+    except (FileNotFoundError, ValueError) as exc:
+        raise UsageError(str(exc)) from None
+    if args.start * 60.0 > source.duration_s:
+        raise UsageError(f"--start {args.start:g} min is past the end of the session "
+                         f"({source.duration_s / 60.0:.2f} min)")
+    start = args.start if (args.start or not args.png) else source.duration_s / 60.0
+    summary = replay(source, speed=args.speed, show=args.render or not args.record,
+                     record=args.record, start_min=start, png=args.png,
+                     max_s=None if args.minutes is None else args.minutes * 60.0)
+    arl = summary["arl"]
+    line = (f"replayed {summary['label']}: {summary['t_s']:.1f} s of game time, "
+            f"{summary['rallies']} rallies, ARL {'-' if arl != arl else format(arl, '.2f')}")
+    if summary["stopped"]:
+        line += ", stopped early"
+    if args.record:
+        line += f"; {summary['frames_recorded']} frames recorded to {args.record}"
+    if args.png:
+        line += f"; picture at {summary['t_s']:.1f} s saved to {args.png}"
+    print(line)
     return 0
 
 
@@ -121,6 +182,95 @@ def _parse_windows(text: str):
         raise UsageError(f"--windows must look like '0-5,5-20' (minutes, start < end), got {text!r}") from None
 
 
+def _workers(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"workers must be a whole number >= 1, got {text!r}")
+    return value
+
+
+def cmd_experiment(args: argparse.Namespace) -> int:
+    return _run_study(args, "experiment")
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    return _run_study(args, "compare")
+
+
+def _run_study(args: argparse.Namespace, kind: str) -> int:
+    from dishbrain.experiment import ConfigError, LocalExecutor, load_config, run
+
+    path = Path(args.config)
+    if not path.exists():
+        raise UsageError(f"no such config file: {str(path)!r}")
+    try:
+        config = load_config(path, kind=kind)
+        config_text = path.read_text(encoding="utf-8")
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+    out = _writable_dir(Path(args.out or Path("runs") / config.name))
+    executor = LocalExecutor(args.workers or config.workers)
+    n = len(config.seeds) * len(config.players)
+    print(f"{kind} {config.name!r}: {len(config.players)} groups x {len(config.seeds)} seeds = "
+          f"{n} sessions, up to {executor.workers} at a time -> {out}")
+    try:
+        summary = run(config, out, executor, progress=not args.quiet, config_text=config_text,
+                      command=[Path(sys.argv[0]).name, *sys.argv[1:]])
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+    except KeyboardInterrupt:
+        from dishbrain.experiment import session_finished
+
+        done = sum(session_finished(s.log_path) for s in config.sessions(out))
+        print(f"dishbrain {kind}: interrupted with {done} of {n} sessions finished; "
+              f"run the same command again to resume", file=sys.stderr)
+        return 130
+    return _print_run(summary, kind)
+
+
+def _print_run(summary, kind: str) -> int:
+    from dishbrain.report import format_group_table, group_rows, load_run
+
+    print(f"sessions: {len(summary.ran)} played, {summary.skipped} already finished, "
+          f"{len(summary.failed)} failed ({summary.wall_s:.1f} s wall)")
+    print(format_group_table(group_rows(load_run(summary.run_dir))))
+    print(f"report: {summary.report}")
+    for key, error in summary.failed:
+        trace = Path("sessions") / f"{key}.error.txt"
+        where = f" (traceback in {trace})" if (summary.run_dir / trace).exists() else ""
+        print(f"dishbrain {kind}: session {key} failed: {error}{where}", file=sys.stderr)
+    return 1 if summary.failed else 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from dishbrain.experiment import CONFIG_NAME, ConfigError, load_run_config
+    from dishbrain.report import format_group_table, group_rows, load_run, write_report
+
+    run_dir = Path(args.run)
+    if not run_dir.is_dir():
+        raise UsageError(f"no such run folder: {str(run_dir)!r}")
+    if not (run_dir / CONFIG_NAME).is_file():
+        raise UsageError(f"{str(run_dir)!r} is not a run folder (no {CONFIG_NAME})")
+    try:
+        config = load_run_config(run_dir)
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+    data = load_run(run_dir, config)
+    if not data.sessions:
+        raise UsageError(f"no finished sessions in {str(run_dir / 'sessions')!r}; "
+                         f"run dishbrain {config.kind} to play them")
+    try:
+        path = write_report(run_dir, config)
+    except OSError as exc:
+        raise UsageError(f"cannot write the report in {str(run_dir)!r}: {exc.strerror}") from None
+    print(format_group_table(group_rows(data)))
+    print(f"report: {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dishbrain", description=(
         "An in-silico DishBrain: simulated cortical cultures on a virtual MEA play Pong."))
@@ -135,8 +285,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="runs/play", help="folder for the session log (default runs/play)")
     p.add_argument("--render", action="store_true", help="watch it live in a pygame window")
     p.add_argument("--record", metavar="FILE", help="record the view to FILE.gif or FILE.mp4 (headless)")
-    p.add_argument("--speed", type=_positive_float("speed"), default=1.0,
-                   help="with --render: game speed relative to real time (default 1; e.g. 10)")
+    p.add_argument("--speed", type=_speed, default=1.0,
+                   help="with --render: game speed relative to real time (default 1; e.g. 10; "
+                        "max: as fast as it goes)")
+    p.add_argument("--trace", action="store_true",
+                   help="also write a per-tick trace beside the log, for dishbrain replay")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     culture = p.add_argument_group("culture player")
     culture.add_argument("--condition", default="stimulus",
@@ -152,6 +305,42 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--long-threshold", type=int, default=3,
                    help="a long rally has more than this many hits (default 3)")
     p.set_defaults(func=cmd_analyze)
+
+    for kind, text in (("experiment", "run the DishBrain protocol: cultures x conditions, "
+                        "in parallel, resumable, with a Fig. 5 report"),
+                       ("compare", "compare players (culture, RL, reference players) over "
+                        "seeds, in parallel, resumable, with one report")):
+        p = sub.add_parser(kind, help=text)
+        p.add_argument("config", metavar="CONFIG.toml",
+                       help=f"the {kind} config (see experiments/*.toml)")
+        p.add_argument("--out", metavar="DIR",
+                       help="run folder (default runs/<name>); rerun to resume it")
+        p.add_argument("--workers", type=_workers, default=None,
+                       help="parallel sessions (default: the config's workers)")
+        p.add_argument("--quiet", action="store_true", help="no progress bars")
+        p.set_defaults(func=cmd_experiment if kind == "experiment" else cmd_compare)
+
+    p = sub.add_parser("replay", help="watch a recorded session again: a trace, a session log, "
+                                      "or a Cortical Labs recording (events.txt, spikes.bin)")
+    p.add_argument("path", metavar="PATH",
+                   help="a session log (.jsonl, with its .trace.npy beside it if any), a trace, "
+                        "an events.txt or a SpikeStream folder")
+    p.add_argument("--speed", type=_speed, default=1.0,
+                   help="game speed relative to real time (default 1; e.g. 20; max)")
+    p.add_argument("--start", type=_non_negative_float("start"), default=0.0, metavar="MIN",
+                   help="start at this game minute (default 0)")
+    p.add_argument("--minutes", type=_positive_float("minutes"), default=None,
+                   help="stop after this much game time (default: to the end)")
+    p.add_argument("--record", metavar="FILE",
+                   help="record the replay to FILE.gif or FILE.mp4 (headless unless --render)")
+    p.add_argument("--render", action="store_true", help="with --record: also show the window")
+    p.add_argument("--png", metavar="FILE",
+                   help="save the picture at --start (default: the end) to FILE.png and exit")
+    p.set_defaults(func=cmd_replay)
+
+    p = sub.add_parser("report", help="regenerate a run folder's report from its logs")
+    p.add_argument("run", metavar="RUN_FOLDER")
+    p.set_defaults(func=cmd_report)
     return parser
 
 

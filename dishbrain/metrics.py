@@ -425,7 +425,10 @@ def rally_metrics(
 
     # Compare in seconds, rounded as the times were, so that 5 min is exactly 300 s.
     lo = round(start_min * 60.0, _TIME_DECIMALS)
-    mask = session.rally_end_s >= lo
+    if session.duration_s > 0 and lo >= session.duration_s:
+        mask = session.rally_end_s > lo  # starts at the end: the closed window before it has it
+    else:
+        mask = session.rally_end_s >= lo
     if end_min is not None:
         hi = round(end_min * 60.0, _TIME_DECIMALS)
         # The window that reaches the session's end is closed there: a rally ending on the very

@@ -96,6 +96,8 @@ def test_rally_cut_by_the_session_end(tmp_path):
     # A perfect player that never misses still has a rally length.
     s = read_session(write_jsonl(tmp_path / "c.jsonl", [], trailing_hits=7, end_t=1200.0))
     assert rally_metrics(s).arl == 7
+    # Counted once: a window starting at the session's end does not count it again.
+    assert rally_metrics(s, 0, 20).rallies == 1 and rally_metrics(s, 20, 25).rallies == 0
 
 
 def test_published_windows(session):
@@ -134,7 +136,7 @@ def test_window_boundaries_are_half_open(tmp_path):
     # 300 s twice, and 1200 s: the session ends at 20:00, so the last window is closed there.
     assert (late.rallies, late.hits) == (3, 12)
     assert (rally_metrics(s, 5, 19.99).rallies, rally_metrics(s, 5, 19.99).hits) == (2, 7)
-    assert rally_metrics(s, 20).rallies == 1           # open-ended window from 20 min
+    assert rally_metrics(s, 20).rallies == 0           # the 20:00 miss belongs to 5-20 only
     assert rally_metrics(s, 0, 5.0 / 60).rallies == 1  # [0, 5 s): only the miss at 0 s
     with pytest.raises(ValueError, match="end_min"):
         rally_metrics(s, 5, 5)

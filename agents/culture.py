@@ -1,0 +1,248 @@
+"""The simulated culture as a Pong player: Culture + encoder + decoder + feedback rule.
+
+The closed loop of DishBrain (Kagan et al. 2022, Neuron 110:3952; ``shared/PROTOCOL.md``) on the
+same env, loop and session log as every other player (`agents.base`):
+
+    every game step (10 ms), from inside ONE long Brian2 run:
+      spike counts of the last tick --MotorDecoder--> action --env.step--> info["event"], next obs
+      info["event"] --FeedbackRule--> feedback stimulation   (never the reward)
+      next obs --DishBrainEncoder--> sensory stimulation for the next tick
+
+The culture's own clock drives the game: `play` runs `Culture.run` once with a tick callback that
+stores the tick's counts and calls `Stepper.step` (act -> env.step -> learn).
+
+Sensory input pauses while feedback plays. Both kinds of feedback use the sensory electrodes
+(Kagan et al. 2022) and a stimulation replaces whatever was playing on an electrode, so the place
+and rate code make way at the start of the feedback and resume, with a fresh train, at its end:
+100 ms after a hit; after a miss there is no ball in play anyway until the re-serve (the env's
+pause equals the 4 s of feedback).
+
+Importing this module does not import torch (nor Brian2: the culture is built on demand).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agents.base import Agent, SessionStopped, Stepper
+from dishbrain.decoding import DecoderConfig, MotorDecoder
+from dishbrain.encoding import DishBrainEncoder, EncoderConfig
+from dishbrain.feedback import FeedbackConfig, FeedbackRule, make_feedback
+
+
+def _jsonable(value: Any) -> Any:
+    """Dataclasses, tuples, numpy scalars and arrays, paths -> plain JSON types."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return str(value)
+
+
+class CultureAgent(Agent):
+    """A simulated culture playing Pong through the MEA.
+
+    Arguments: `culture` (a `dishbrain.culture.Culture`), `encoder`, `decoder` and `feedback`
+    (defaults: DishBrain's codes on the culture's MEA, the Stimulus condition), `seed` for the
+    feedback's random choices, `state_out` to save the culture after each session.
+
+    For viewers: `last_counts` (spikes per electrode in the last tick), `encoder.state()` (the
+    sensory electrode and rate now delivered), `feedback.last_feedback`, `decoder.movement`,
+    `culture`.
+    """
+
+    name = "culture"
+
+    def __init__(self, culture, encoder: DishBrainEncoder | None = None,
+                 decoder: MotorDecoder | None = None, feedback: FeedbackRule | None = None,
+                 seed: int = 0, state_out: str | Path | None = None,
+                 info: dict[str, Any] | None = None):
+        self.culture = culture
+        self.encoder = encoder or DishBrainEncoder()
+        self.decoder = decoder or MotorDecoder(culture.mea)
+        self.feedback = feedback or make_feedback("stimulus")
+        self.condition = self.feedback.name
+        self.state_out = Path(state_out) if state_out is not None else None
+        self.tick_ms = self.decoder.tick_ms
+        self.last_counts = np.zeros(int(culture.mea.n_electrodes))
+        self.rng = np.random.default_rng(seed)
+        self._info = dict(info or {})
+
+    # -- configuration, for the log header ----------------------------------------------------
+    @property
+    def config_dict(self) -> dict[str, Any]:
+        c = self.culture
+        return _jsonable({
+            "condition": self.condition,
+            "n_neurons": getattr(c, "n_neurons", None),
+            "culture_seed": getattr(c, "seed", None),
+            "culture": getattr(c, "config", None),
+            "mea": getattr(c.mea, "config", None),
+            "encoder": self.encoder.config,
+            "decoder": self.decoder.config,
+            "feedback": self.feedback.config,
+            **self._info,
+        })
+
+    def env_overrides(self) -> dict[str, Any]:
+        return self.feedback.env_overrides()
+
+    # -- the per-step body --------------------------------------------------------------------
+    def reset(self, seed: int | None = None) -> None:
+        if seed is not None:
+            self.rng = np.random.default_rng(seed)
+        self.encoder.reset()
+        self.decoder.reset()
+        self.feedback.reset()
+        self.last_counts = np.zeros(int(self.culture.mea.n_electrodes))
+
+    def act(self, obs) -> int:
+        return self.decoder.decode(self.last_counts)
+
+    def learn(self, obs, action, reward, next_obs, terminated, truncated, info) -> None:
+        event = info["event"]
+        culture = self.culture
+        self.decoder.on_event(event)
+        if self.feedback.stimulates_on(event):
+            self.encoder.stop(culture)  # the feedback takes the sensory electrodes
+        self.feedback.on_event(event, culture, self.rng)
+        self._sense(next_obs)
+
+    def _sense(self, obs) -> None:
+        if self.feedback.blocks_sensory:
+            return
+        if self.feedback.is_active(float(self.culture.t_ms)):
+            return  # sensory input pauses while feedback plays (module notes)
+        self.encoder.apply(self.culture, obs, self.tick_ms)
+
+    # -- the loop, on the culture's clock -----------------------------------------------------
+    def play(self, env, n_steps: int, seed: int | None = None) -> int:
+        tick_ms = float(env.unwrapped.config.tick_ms)
+        if tick_ms != self.decoder.tick_ms:
+            self.decoder = MotorDecoder(self.culture.mea, self.decoder.config, tick_ms)
+        self.tick_ms = tick_ms
+        culture = self.culture
+        culture.stop_stimulation()
+        stepper = Stepper(self, env, seed)
+        self._sense(stepper.obs)  # the first ball, before the first tick
+        failure: list[BaseException] = []
+
+        # The run has exactly n_steps ticks (one at the start of every tick_ms); the last step's
+        # stimulation plays out until the run ends. Returning False stops the run early.
+        def tick(t_ms: float, counts: np.ndarray) -> bool:
+            if stepper.steps >= n_steps or failure:
+                return False
+            self.last_counts = np.array(counts, copy=True)
+            try:
+                going = stepper.step()
+            except BaseException as exc:  # noqa: BLE001  (re-raised after the run, see below)
+                failure.append(exc)
+                return False
+            return going or stepper.steps >= n_steps
+
+        # Exceptions raised inside the tick (a viewer's SessionStopped, Ctrl-C) would surface
+        # wrapped by Brian2; they are kept and re-raised as they were once the run has stopped.
+        clean = False
+        try:
+            culture.run(n_steps * tick_ms, tick=tick, tick_ms=tick_ms)
+            clean = not failure or isinstance(failure[0], (SessionStopped, KeyboardInterrupt))
+        except (SessionStopped, KeyboardInterrupt):
+            clean = True
+            raise
+        finally:
+            culture.stop_stimulation()
+            self.encoder.reset()
+            if clean and self.state_out is not None:
+                self.save(self.state_out)
+        if failure:
+            raise failure[0]
+        return stepper.steps
+
+    def save(self, path: str | Path) -> None:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.culture.save(path)
+
+
+def _config(cls, value, what: str):
+    """A config dataclass from None (defaults), an instance, or a dict of fields (TOML tables)."""
+    if value is None:
+        return cls()
+    if isinstance(value, cls):
+        return value
+    if isinstance(value, dict):
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(value) - known)
+        if unknown:
+            raise ValueError(f"unknown {cls.__name__} field(s) {unknown} in {what}; "
+                             f"allowed: {sorted(known)}")
+        return cls.from_dict(value)  # from_dict also turns TOML lists into tuples
+    raise ValueError(f"{what} must be a {cls.__name__} or a dict of its fields, got {value!r}")
+
+
+def make_culture_agent(seed: int = 0, condition: str = "stimulus", n_neurons: int | None = None,
+                       state_in: str | Path | None = None, state_out: str | Path | None = None,
+                       layout: str | None = None, culture_config=None,
+                       encoder_config: EncoderConfig | dict | None = None,
+                       decoder_config: DecoderConfig | dict | None = None,
+                       feedback_config: FeedbackConfig | dict | None = None) -> CultureAgent:
+    """Build (or load, from `state_in`) a culture and wire it as a player of `condition`.
+
+    Configs may be given as dataclasses or as dicts of their fields. `n_neurons` (default: the
+    culture config's) and `culture_config` shape a new culture; with `state_in` the saved culture
+    is loaded, and they must agree with it if given. `layout` picks the decoder's motor layout.
+    The culture is saved to `state_out` after each session (also one stopped early).
+    """
+    # Everything that can be wrong with the options fails before the slow part (Brian2).
+    feedback = make_feedback(condition, _config(FeedbackConfig, feedback_config, "feedback_config"))
+    decoder_config = _config(DecoderConfig, decoder_config, "decoder_config")
+    if layout is not None:
+        decoder_config = decoder_config.replace(layout=layout)
+    encoder_config = _config(EncoderConfig, encoder_config, "encoder_config")
+    if n_neurons is not None and not (isinstance(n_neurons, int) and not isinstance(n_neurons, bool)
+                                      and n_neurons >= 1):
+        raise ValueError(f"n_neurons must be a whole number >= 1, got {n_neurons!r}")
+
+    from dishbrain.culture import Culture, CultureConfig
+
+    config = None
+    if culture_config is not None or state_in is None:
+        config = _config(CultureConfig, culture_config, "culture_config")
+        if n_neurons is not None:
+            config = dataclasses.replace(config, n_neurons=n_neurons)
+    info: dict[str, Any] = {}
+    if state_in is not None:
+        path = Path(state_in)
+        if not path.exists():
+            raise ValueError(f"no saved culture at {str(path)!r}")
+        culture = Culture.load(path)
+        if n_neurons is not None and n_neurons != culture.n_neurons:
+            raise ValueError(f"n_neurons={n_neurons} does not match the saved culture's "
+                             f"{culture.n_neurons} neurons ({str(path)!r})")
+        if culture_config is not None and config != culture.config:
+            raise ValueError(f"culture_config differs from the saved culture's ({str(path)!r}); "
+                             "a loaded culture keeps its own configuration")
+        info["state_in"] = str(path)
+    else:
+        culture = Culture(config, seed=seed)
+    if state_out is not None:
+        info["state_out"] = str(state_out)
+    encoder = DishBrainEncoder(encoder_config)
+    decoder = MotorDecoder(culture.mea, decoder_config)
+    return CultureAgent(culture, encoder, decoder, feedback, seed=seed, state_out=state_out,
+                        info=info)

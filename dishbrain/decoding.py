@@ -1,0 +1,230 @@
+"""Motor decoding: spike counts of the culture's motor regions -> the paddle's movement.
+
+DishBrain (Kagan et al. 2022, Neuron 110:3952; ``shared/PROTOCOL.md``, [P]) reads 4 motor regions
+of the MEA, 2 that push the paddle up and 2 that push it down. Each region's activity is normalised
+against its own baseline, so a region that is busy anyway (near a bursting cluster, or under a
+sensory electrode) does not win by default; the difference between the "up" and the "down"
+regions' normalised activity sets the paddle's movement. Several layouts (which electrodes form
+which region) exist; the recorded pilot session logged a new layout after each miss
+(``shared/data/spikestream-pilot``), which `DecoderConfig.switch_layout_after_misses` reproduces.
+
+Baseline: an exponential running mean and variance per region (time constant
+`baseline_tau_s`), warmed up as a plain running average over the first tau; a region's activity in
+a tick is z = (count - mean) / max(std, baseline_floor), read before the tick updates the baseline.
+
+Modes (`DecoderConfig.mode`):
+- ``"difference"``: the summed difference d = sum(z_up) - sum(z_down); d > dead_band -> up,
+  d < -dead_band -> down, else stay. `movement` is +1, 0 or -1.
+- ``"linear"``: movement = clip(gain * d, -1, 1), a continuous command. The game's action space
+  is Discrete(3), so the command is realised by first-order sigma-delta modulation: the pushes
+  (+1 up, -1 down, 0 stay) over the ticks average to the command, with the running error bounded
+  by half a push. `dead_band` is not used in this mode.
+
+`movement` is positive upwards (towards y = 0): +1 is a full push up.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from envs.pong import ACTION_DOWN, ACTION_STAY, ACTION_UP
+
+DECODER_MODES = ("difference", "linear")
+
+
+@dataclass(frozen=True)
+class DecoderConfig:
+    """Every setting of the motor decoder, validated on construction."""
+
+    mode: str = "difference"
+    #: Time constant of each region's running baseline (mean and variance).
+    baseline_tau_s: float = 10.0
+    #: Smallest standard deviation used in the normalisation (spikes per tick), so that a region
+    #: that was silent does not saturate on its first spike.
+    baseline_floor: float = 0.5
+    gain: float = 0.5              # linear mode: movement per unit of normalised difference
+    dead_band: float = 0.5         # difference mode: |d| <= dead_band -> stay
+    layout: str | None = None      # the MEA's motor layout to start with (None: its first)
+    #: Switch to the MEA's next layout after this many misses (0: never).
+    switch_layout_after_misses: int = 0
+
+    def __post_init__(self) -> None:
+        if self.mode not in DECODER_MODES:
+            raise ValueError(f"DecoderConfig.mode must be one of {DECODER_MODES}, "
+                             f"got {self.mode!r}")
+        for name, lo_open in (("baseline_tau_s", True), ("baseline_floor", True),
+                              ("gain", True), ("dead_band", False)):
+            value = getattr(self, name)
+            ok = (isinstance(value, (int, float)) and not isinstance(value, bool)
+                  and math.isfinite(value) and (value > 0 if lo_open else value >= 0))
+            if not ok:
+                raise ValueError(f"DecoderConfig.{name} must be a finite number "
+                                 f"{'> 0' if lo_open else '>= 0'}, got {value!r}")
+        if self.layout is not None and not isinstance(self.layout, str):
+            raise ValueError(f"DecoderConfig.layout must be a layout name or None, "
+                             f"got {self.layout!r}")
+        n = self.switch_layout_after_misses
+        if not (isinstance(n, int) and not isinstance(n, bool) and n >= 0):
+            raise ValueError(f"DecoderConfig.switch_layout_after_misses must be a whole number "
+                             f">= 0, got {n!r}")
+
+    def replace(self, **changes: Any) -> "DecoderConfig":
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "DecoderConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown DecoderConfig field(s) {unknown}; allowed: {sorted(known)}")
+        return cls(**values)
+
+
+class RunningBaseline:
+    """Exponential running mean and variance of a vector of signals, one per region.
+
+    Weight of a new sample: max(1 / n, 1 - exp(-dt / tau)) for the n-th sample, i.e. a plain
+    average until it has seen about tau of data, then an exponential one (West 1979's weighted
+    incremental update).
+    """
+
+    def __init__(self, size: int, tau_s: float, dt_s: float):
+        self.alpha = 1.0 - math.exp(-dt_s / tau_s)
+        self.mean = np.zeros(size)
+        self.var = np.zeros(size)
+        self.n = 0
+
+    def reset(self) -> None:
+        self.mean[:] = 0.0
+        self.var[:] = 0.0
+        self.n = 0
+
+    def update(self, x: np.ndarray) -> None:
+        self.n += 1
+        w = max(1.0 / self.n, self.alpha)
+        delta = x - self.mean
+        self.mean += w * delta
+        self.var = (1.0 - w) * (self.var + w * delta * delta)
+
+
+class MotorDecoder:
+    """Spike counts per electrode (one tick) -> a paddle action (`envs.pong` ACTION_*).
+
+    `mea` provides `n_electrodes`, `layout_names` and `motor_layout(name)` (regions of electrode
+    indices). Baselines are kept for the regions of every layout, so switching layout is seamless.
+    After `decode`: `movement` (the continuous command, + up), `activity` (normalised up and down
+    totals), `layout` (the current layout's name).
+    """
+
+    def __init__(self, mea, config: DecoderConfig = DecoderConfig(), tick_ms: float = 10.0):
+        if not (tick_ms > 0):
+            raise ValueError(f"tick_ms must be > 0, got {tick_ms!r}")
+        self.mea = mea
+        self.config = config
+        self.tick_ms = float(tick_ms)
+        self.n_electrodes = int(mea.n_electrodes)
+        self.layout_names: tuple[str, ...] = tuple(mea.layout_names)
+        if not self.layout_names:
+            raise ValueError("the MEA has no motor layouts")
+        if config.layout is not None and config.layout not in self.layout_names:
+            raise ValueError(f"DecoderConfig.layout must be one of {list(self.layout_names)}, "
+                             f"got {config.layout!r}")
+        # One row per region of every layout: region counts = rows @ counts.
+        rows = []
+        self._rows_of: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        for name in self.layout_names:
+            layout = mea.motor_layout(name)
+            idx = []
+            for regions in (layout.up, layout.down):
+                ids = []
+                for region in regions:
+                    row = np.zeros(self.n_electrodes)
+                    electrodes = np.asarray(region, dtype=int)
+                    if (electrodes.size == 0 or electrodes.min() < 0
+                            or electrodes.max() >= self.n_electrodes):
+                        raise ValueError(f"motor layout {name!r} has a region with electrodes "
+                                         f"outside 0..{self.n_electrodes - 1}: {tuple(region)}")
+                    row[electrodes] = 1.0
+                    ids.append(len(rows))
+                    rows.append(row)
+                idx.append(np.array(ids, dtype=int))
+            if idx[0].size == 0 or idx[1].size == 0:
+                raise ValueError(f"motor layout {name!r} needs at least one up and one down region")
+            self._rows_of[name] = (idx[0], idx[1])
+        self._regions = np.array(rows)
+        self.baseline = RunningBaseline(len(rows), config.baseline_tau_s, self.tick_ms / 1000.0)
+        self.reset()
+
+    def reset(self) -> None:
+        """A new session: fresh baselines, the configured layout, no pending sigma-delta error."""
+        self.baseline.reset()
+        self.layout = self.config.layout or self.layout_names[0]
+        self.movement = 0.0
+        self.activity = (0.0, 0.0)
+        self._error = 0.0
+        self._misses = 0
+        self.layout_switches = 0
+
+    def set_layout(self, name: str) -> None:
+        if name not in self._rows_of:
+            raise ValueError(f"unknown motor layout {name!r}; allowed: {list(self.layout_names)}")
+        self.layout = name
+
+    def next_layout(self) -> str:
+        i = self.layout_names.index(self.layout)
+        self.set_layout(self.layout_names[(i + 1) % len(self.layout_names)])
+        self.layout_switches += 1
+        return self.layout
+
+    def on_event(self, event: str) -> None:
+        """The game's event of the step (`info["event"]`): switches layout after misses if set."""
+        n = self.config.switch_layout_after_misses
+        if event == "miss" and n > 0:
+            self._misses += 1
+            if self._misses % n == 0:
+                self.next_layout()
+
+    def normalised(self, counts: np.ndarray) -> np.ndarray:
+        """Every region's activity against its own baseline (then the baseline learns the tick)."""
+        counts = np.asarray(counts, dtype=float)
+        if counts.shape != (self.n_electrodes,):
+            raise ValueError(f"counts must have shape ({self.n_electrodes},), got {counts.shape}")
+        x = self._regions @ counts
+        b = self.baseline
+        if b.n == 0:
+            z = np.zeros_like(x)
+        else:
+            z = (x - b.mean) / np.maximum(np.sqrt(b.var), self.config.baseline_floor)
+        b.update(x)
+        return z
+
+    def decode(self, counts: np.ndarray) -> int:
+        z = self.normalised(counts)
+        up_rows, down_rows = self._rows_of[self.layout]
+        up, down = float(z[up_rows].sum()), float(z[down_rows].sum())
+        self.activity = (up, down)
+        d = up - down
+        c = self.config
+        if c.mode == "difference":
+            if d > c.dead_band:
+                self.movement = 1.0
+            elif d < -c.dead_band:
+                self.movement = -1.0
+            else:
+                self.movement = 0.0
+            push = self.movement
+        else:
+            self.movement = min(max(c.gain * d, -1.0), 1.0)
+            v = self._error + self.movement
+            push = float(min(max(round(v), -1), 1))
+            self._error = v - push
+        if push > 0:
+            return ACTION_UP
+        if push < 0:
+            return ACTION_DOWN
+        return ACTION_STAY

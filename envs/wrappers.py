@@ -1,0 +1,185 @@
+"""The three input designs of the deep-RL comparison, as Gymnasium observation wrappers.
+
+Khajehnejad et al. 2025 ("Biological neurons compete with deep reinforcement learning in sample
+efficiency in a simulated gameworld", Cyborg and Bionic Systems 6:0336, arXiv 2405.16946) gave
+DQN, A2C and PPO the same Pong game as the cultures under three input designs, from the richest
+to the one that carries only what the culture receives:
+
+- ``ImageObservation``: the game image, drawn directly from the state (no renderer);
+- ``PositionsObservation``: the ball's and the paddle's positions;
+- ``StimulationObservation``: the 8-element vector of the culture's sensory stimulation (place
+  code for the ball's height, rate code for its distance), from ``dishbrain.encoding``.
+
+Each wrapper is a pure function of ``DishBrain/Pong-v0``'s observation (plus, for the image, a
+short history of it), so a player can apply the same transform to observations it is handed
+outside the wrapper (``agents.rl.SB3Agent.act``). ``INPUT_DESIGNS`` maps the names used by the
+players ("image", "positions", "stim") to the wrappers.
+
+Why motion is in the image and the positions but not in the stimulation vector: one frame of
+ball position cannot tell a ball coming from one going away, and a feed-forward network has no
+memory to work it out; the culture, a recurrent network, integrates its input over time. The
+first two designs therefore carry the motion explicitly (a lagged second frame; the velocity),
+so that the baselines are limited by their sample efficiency, not by an architecture without
+memory. The stimulation vector stays exactly what the culture receives (a frame stack could add
+history to it, but that would be a fourth design, not the paper's).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from envs.pong import (OBS_BALL_VX, OBS_BALL_VY, OBS_BALL_X, OBS_BALL_Y, OBS_IN_PLAY,
+                       OBS_PADDLE_Y, OBS_SIZE, PongConfig)
+
+
+def _pong_config(env: gym.Env) -> PongConfig:
+    config = getattr(env.unwrapped, "config", None)
+    if not isinstance(config, PongConfig):
+        raise TypeError(
+            f"the input-design wrappers wrap DishBrain/Pong-v0, got {type(env.unwrapped).__name__}")
+    return config
+
+
+def _check_pong_obs(obs: np.ndarray) -> np.ndarray:
+    obs = np.asarray(obs, dtype=np.float32)
+    if obs.shape != (OBS_SIZE,):
+        raise ValueError(f"expected a DishBrain/Pong-v0 observation of shape ({OBS_SIZE},), "
+                         f"got shape {obs.shape}")
+    return obs
+
+
+class ImageObservation(gym.ObservationWrapper):
+    """The game image: ``frames`` grey-scale frames of ``size`` x ``size`` pixels, uint8.
+
+    Drawn in numpy from the observation (paddle and ball at 255 on 0; no ball during the pause
+    after a miss), channel-first, the shape stable-baselines3's ``CnnPolicy`` takes as an image.
+    Channel 0 is the current frame, channel ``k`` the frame ``k * lag_steps`` steps earlier.
+
+    Sizes: 40 px is the smallest round size above NatureCNN's minimum of 36 px (8x8/4, 4x4/2,
+    3x3/1 convolutions); one pixel is 15 court units, the paddle 17 pixels tall. The ball moves
+    ~2 units per 10 ms step, so consecutive frames are nearly identical: the second frame lags
+    by ``lag_steps`` = 10 steps (100 ms, ~1.4 px of ball travel), enough to show the direction.
+    """
+
+    def __init__(self, env: gym.Env, size: int = 40, frames: int = 2, lag_steps: int = 10,
+                 ball_px: int = 2):
+        super().__init__(env)
+        if not (isinstance(size, int) and size >= 36):
+            raise ValueError(f"ImageObservation.size must be an integer >= 36 (NatureCNN), got {size!r}")
+        if not (isinstance(frames, int) and frames >= 1):
+            raise ValueError(f"ImageObservation.frames must be an integer >= 1, got {frames!r}")
+        if not (isinstance(lag_steps, int) and lag_steps >= 1):
+            raise ValueError(f"ImageObservation.lag_steps must be an integer >= 1, got {lag_steps!r}")
+        if not (isinstance(ball_px, int) and 1 <= ball_px <= size):
+            raise ValueError(f"ImageObservation.ball_px must be an integer in [1, size], got {ball_px!r}")
+        c = _pong_config(env)
+        self.size, self.frames, self.lag_steps, self.ball_px = size, frames, lag_steps, ball_px
+        self._paddle_half = c.paddle_height / c.court_height / 2.0  # fraction of the court
+        self._paddle_cols = max(1, int(round(c.paddle_width / c.court_width * size)))
+        self.observation_space = spaces.Box(0, 255, (frames, size, size), dtype=np.uint8)
+        self._history: deque[np.ndarray] = deque(maxlen=(frames - 1) * lag_steps + 1)
+
+    def draw(self, obs) -> np.ndarray:
+        """One frame (size x size uint8) of a Pong observation."""
+        obs = _check_pong_obs(obs)
+        n = self.size
+        frame = np.zeros((n, n), dtype=np.uint8)
+        top = int(np.clip(np.floor((obs[OBS_PADDLE_Y] - self._paddle_half) * n), 0, n - 1))
+        bottom = int(np.clip(np.ceil((obs[OBS_PADDLE_Y] + self._paddle_half) * n), top + 1, n))
+        frame[top:bottom, :self._paddle_cols] = 255
+        if obs[OBS_IN_PLAY] > 0.5:
+            b = self.ball_px
+            row = int(np.clip(round(obs[OBS_BALL_Y] * n - b / 2), 0, n - b))
+            col = int(np.clip(round(obs[OBS_BALL_X] * n - b / 2), 0, n - b))
+            frame[row:row + b, col:col + b] = 255
+        return frame
+
+    def clear(self) -> None:
+        """Forget the frame history (a new session)."""
+        self._history.clear()
+
+    def observation(self, obs) -> np.ndarray:
+        frame = self.draw(obs)
+        if not self._history:  # the first frame of a session stands in for the earlier ones
+            self._history.extend([frame] * self._history.maxlen)
+        else:
+            self._history.append(frame)
+        # _history[-1] is now; _history[-1 - k * lag] is k * lag steps ago.
+        return np.stack([self._history[-1 - k * self.lag_steps] for k in range(self.frames)])
+
+    def reset(self, **kwargs):
+        self.clear()
+        return super().reset(**kwargs)
+
+
+class PositionsObservation(gym.ObservationWrapper):
+    """Ball x, ball y and paddle y (fractions of the court), plus the ball's velocity.
+
+    float32: ``[ball_x, ball_y, paddle_y]`` in [0, 1] and, with ``velocity=True`` (default),
+    ``[ball_vx, ball_vy]`` in [-1, 1] (fractions of the serve speeds; 0 while no ball is in
+    play, so "no ball" is visible too). ``velocity=False`` gives the three positions alone, the
+    design as described for Khajehnejad et al. [P]; the module docstring says why the default
+    adds the velocity.
+    """
+
+    _POSITIONS = [OBS_BALL_X, OBS_BALL_Y, OBS_PADDLE_Y]
+    _VELOCITY = [OBS_BALL_VX, OBS_BALL_VY]
+
+    def __init__(self, env: gym.Env, velocity: bool = True):
+        super().__init__(env)
+        _pong_config(env)
+        self.velocity = bool(velocity)
+        self._index = self._POSITIONS + (self._VELOCITY if self.velocity else [])
+        low = np.array([0.0] * 3 + [-1.0] * (len(self._index) - 3), dtype=np.float32)
+        self.observation_space = spaces.Box(low, np.ones_like(low), dtype=np.float32)
+
+    def observation(self, obs) -> np.ndarray:
+        return _check_pong_obs(obs)[self._index].copy()
+
+
+class StimulationObservation(gym.ObservationWrapper):
+    """The culture's sensory input: the rate (normalised to [0, 1]) of each of the 8 electrodes.
+
+    ``dishbrain.encoding.DishBrainEncoder().vector(obs)``: the ball's height selects one of 8
+    electrodes (place code), its distance from the paddle sets that electrode's rate, 4 Hz at
+    the far wall to 40 Hz at the paddle (rate code); all 0 while no ball is in play
+    (Kagan et al. 2022; PROTOCOL.md).
+    """
+
+    N_ELECTRODES = 8
+
+    def __init__(self, env: gym.Env, encoder=None):
+        super().__init__(env)
+        _pong_config(env)
+        if encoder is None:
+            from dishbrain.encoding import DishBrainEncoder
+
+            encoder = DishBrainEncoder()
+        self.encoder = encoder
+        self.observation_space = spaces.Box(0.0, 1.0, (self.N_ELECTRODES,), dtype=np.float32)
+
+    def observation(self, obs) -> np.ndarray:
+        vector = np.asarray(self.encoder.vector(_check_pong_obs(obs)), dtype=np.float32)
+        if vector.shape != (self.N_ELECTRODES,):
+            raise ValueError(f"the encoder's vector must have shape ({self.N_ELECTRODES},), "
+                             f"got {vector.shape}")
+        return vector
+
+
+#: input-design name -> wrapper class; the names are the players' ``obs`` option.
+INPUT_DESIGNS: dict[str, type[gym.ObservationWrapper]] = {
+    "image": ImageObservation,
+    "positions": PositionsObservation,
+    "stim": StimulationObservation,
+}
+
+
+def wrap_input_design(env: gym.Env, design: str, **options) -> gym.ObservationWrapper:
+    """Wrap ``env`` (DishBrain/Pong-v0) in the input design called ``design``."""
+    if design not in INPUT_DESIGNS:
+        raise ValueError(f"unknown input design {design!r}; allowed: {', '.join(INPUT_DESIGNS)}")
+    return INPUT_DESIGNS[design](env, **options)

@@ -1,0 +1,416 @@
+"""The protocol runner (dishbrain/experiment.py) and its report (dishbrain/report.py).
+
+Fast: the reference players (random, static, tracker) stand in for the culture, in sessions of
+a minute or less (a 1-minute session of a reference player plays in a few tens of ms).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from agents.registry import PLAYERS
+from agents.simple import StaticAgent
+from dishbrain.cli import main
+from dishbrain.experiment import (
+    ConfigError,
+    LocalExecutor,
+    load_config,
+    load_run_config,
+    parse_config,
+    run,
+    session_finished,
+)
+from dishbrain.report import (
+    between_tests,
+    compare_groups,
+    curves,
+    load_run,
+    paired_tests,
+    unpaired_tests,
+    within_tests,
+)
+
+EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
+
+RANDOM_EXPERIMENT = """
+[experiment]
+name = "t"
+player = "random"
+cultures = 3
+minutes = 1
+rest_minutes = 0.2
+conditions = ["stimulus", "silent"]
+windows = [[0, 0.5], [0.5, 1]]
+bin_minutes = 0.25
+workers = 1
+"""
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+def mtimes(folder: Path) -> dict[str, int]:
+    return {p.name: p.stat().st_mtime_ns for p in sorted(folder.glob("*.jsonl"))}
+
+
+# -- config ------------------------------------------------------------------------------------
+
+def test_shipped_configs_are_valid():
+    found = {p.name: load_config(p) for p in EXPERIMENTS.glob("*.toml")}
+    assert {"dishbrain.toml", "dishbrain-quick.toml", "compare.toml", "compare-quick.toml",
+            "sample-efficiency.toml"} <= set(found)
+    full = found["dishbrain.toml"]
+    assert full.kind == "experiment" and len(full.seeds) == 8 and full.max_minutes == 20
+    assert [p.condition for p in full.players] == ["stimulus", "silent", "no-feedback"]
+    assert full.players[0].options == {"n_neurons": 1000}
+    assert full.windows == ((0, 5), (5, 20))
+    compare = found["compare.toml"]
+    assert compare.reference == "culture" and len(compare.seeds) == 5
+    assert {"dqn-image", "a2c-positions", "ppo-stim", "random", "static", "tracker"} \
+        <= set(compare.labels)
+    sample = found["sample-efficiency.toml"]
+    assert sample.max_minutes == 200 and dict((p.label, p.minutes) for p in sample.players)["culture"] == 20
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("[experiment]\ncultures = 0", "experiment.cultures must be a whole number >= 1, got 0"),
+    ("[experiment]\ncultures = 2.5", "experiment.cultures"),
+    ("[experiment]\nminutes = -1", "experiment.minutes must be a number > 0"),
+    ("[experiment]\nconditions = ['stimulus', 'loud']",
+     "experiment.conditions must list conditions out of stimulus, silent, no-feedback, rest"),
+    ("[experiment]\nconditions = []", "experiment.conditions must be a non-empty list"),
+    ("[experiment]\ncultres = 3", "unknown key 'cultres' in experiment; allowed:"),
+    ("[experiment]\nplayer = 'nobody'", "experiment.player must be one of random,"),
+    ("[experiment]\nwindows = [[5, 0]]", "experiment.windows must be a non-empty list of [start, end]"),
+    ("[experiment]\nminutes = 2\nwindows = [[0, 5]]", "experiment.windows: the window [0, 5] ends after"),
+    ("[experiment]\nplayer = 'tracker'\n[culture]\ndead_bnd = 0.1",
+     "culture.dead_bnd is not an option of player 'tracker'; allowed: dead_band"),
+    ("[experiment]\nplayer = 'random'\n[culture]\nseed = 3", "culture.seed is set by the runner"),
+    ("[experiment]\n[game]\ntick_ms = 0", "[game]: PongConfig.tick_ms must be"),
+    ("[experiment]\n[game]\nspeed = 2", "[game]: unknown PongConfig field(s) ['speed']"),
+    ("[experiment]\n[extra]\nx = 1", "unknown key 'extra' at the top level; allowed: culture, experiment, game"),
+    ("[compare]\n", "players is required"),
+    ("[compare]\n[[players]]\nlabel = 'x'", "players[0].player is required"),
+    ("[compare]\n[[players]]\nplayer = 'random'\n[[players]]\nplayer = 'random'",
+     "players[1].label 'random' is used twice"),
+    ("[compare]\nreference = 'culture'\n[[players]]\nplayer = 'random'",
+     "compare.reference must be one of the player labels random"),
+    ("[compare]\n[[players]]\nplayer = 'random'\nlabel = 'a b'", "players[0].label must be"),
+    ("[compare]\n[[players]]\nplayer = 'random'\nspeed = 3", "unknown key 'speed' in players[0]"),
+    ("[compare]\n[[players]]\nplayer = 'random'\nminutes = 0", "players[0].minutes must be a number > 0"),
+    ("x = 1", "expected one [experiment] or [compare] table"),
+    ("[experiment]\nplayer = 'human'", "player 'human' needs a window"),
+])
+def test_config_errors_name_the_key(text, expected, tmp_path):
+    path = write(tmp_path / "bad.toml", text)
+    with pytest.raises(ConfigError) as exc:
+        load_config(path)
+    message = str(exc.value)
+    assert expected in message, message
+    assert message.startswith(str(path)) and "\n" not in message
+
+
+def test_config_kind_and_defaults(tmp_path):
+    path = write(tmp_path / "mine.toml", "[compare]\n[[players]]\nplayer = 'static'\n"
+                                         "[[players]]\nplayer = 'tracker'\nminutes = 40\n")
+    config = load_config(path)
+    assert config.name == "mine" and config.seeds == (0, 1, 2, 3, 4)
+    assert config.reference == "static" and config.comparisons() == [("static", "tracker")]
+    assert [p.minutes for p in config.players] == [20, 40]
+    with pytest.raises(ConfigError, match=r"expected an \[experiment\] table .*use dishbrain compare"):
+        load_config(path, kind="experiment")
+    exp = parse_config({"experiment": {"player": "random", "conditions": ["silent", "rest"]}})
+    assert exp.comparisons() == [("silent", "rest")] and exp.seeds == tuple(range(8))
+
+
+def test_sessions_are_independent_tasks(tmp_path):
+    config = parse_config({"experiment": {"player": "random", "cultures": 2, "minutes": 1,
+                                          "windows": [[0, 1]], "rest_minutes": 0.5}})
+    specs = config.sessions(tmp_path)
+    assert len(specs) == 6 and len({s.log_path for s in specs}) == 6
+    assert {(s.label, s.seed) for s in specs} == {(c, s) for c in ("stimulus", "silent", "no-feedback")
+                                                  for s in (0, 1)}
+    spec = specs[0]
+    assert spec.rest is not None and spec.rest.minutes == 0.5
+    assert spec.log_path == tmp_path / "sessions" / "stimulus-seed0.jsonl"
+    with pytest.raises(AttributeError):
+        spec.seed = 3  # frozen
+
+
+def test_session_finished(tmp_path):
+    log = tmp_path / "a.jsonl"
+    assert not session_finished(log)
+    lines = ['{"kind":"header"}', '{"kind":"serve","t":0}']
+    log.write_text("\n".join(lines) + "\n")
+    assert not session_finished(log)
+    log.write_text("\n".join(lines + ['{"kind":"end","t":1,"stopped":true}']) + "\n")
+    assert not session_finished(log)
+    log.write_text("\n".join(lines + ['{"kind":"end","t":1,"stopped":false}']) + "\n")
+    assert session_finished(log)
+    log.write_text("\n".join(lines + ['{"kind":"end","t":1,"stopped":fal']))
+    assert not session_finished(log)
+
+
+# -- running and resuming ----------------------------------------------------------------------
+
+@pytest.fixture
+def finished_run(tmp_path):
+    config_path = write(tmp_path / "t.toml", RANDOM_EXPERIMENT)
+    config = load_config(config_path)
+    out = tmp_path / "run"
+    summary = run(config, out, LocalExecutor(1), progress=False,
+                  config_text=config_path.read_text(), command=["dishbrain", "experiment", "t.toml"])
+    return config, out, summary
+
+
+def test_run_folder_layout(finished_run):
+    config, out, summary = finished_run
+    assert summary.planned == 6 and len(summary.ran) == 6 and not summary.failed
+    assert (out / "config.toml").read_text() == textwrap.dedent(RANDOM_EXPERIMENT)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["command"] == "dishbrain experiment t.toml"
+    assert manifest["versions"]["numpy"] and manifest["wall_s"] >= 0
+    assert manifest["started"] <= manifest["ended"]
+    assert manifest["sessions"]["ran"] == 6 and manifest["sessions"]["interrupted"] is False
+    assert "git" in manifest
+    logs = sorted(p.name for p in (out / "sessions").glob("*.jsonl"))
+    assert logs == sorted([f"{c}-seed{s}{r}.jsonl" for c in ("stimulus", "silent") for s in range(3)
+                           for r in ("", "-rest")])
+    assert all(session_finished(out / "sessions" / name) for name in logs)
+    header = json.loads((out / "sessions" / "silent-seed2.jsonl").read_text().splitlines()[0])
+    assert (header["seed"], header["condition"], header["steps_planned"]) == (2, "silent", 6000)
+    for name in ("summary.csv", "tests.csv", "report.md", "fig5_boxplots.png", "learning_curve.png"):
+        assert (out / name).stat().st_size > 0, name
+    rows = (out / "summary.csv").read_text().splitlines()
+    assert rows[0].startswith("label,player,condition,phase,seed,window,")
+    # 6 sessions x 2 windows, and one row per rest recording.
+    assert sum(",session," in r for r in rows) == 12 and sum(",rest," in r for r in rows) == 6
+    report = (out / "report.md").read_text()
+    for text in ("## Gameplay per window", "## Learning within each group", "## Between groups",
+                 "stimulus vs silent", "Wilcoxon", "fig5_boxplots.png", "learning_curve.png"):
+        assert text in report, text
+    assert summary.report == out / "report.md"
+
+
+def test_resume_reruns_only_unfinished_sessions(finished_run):
+    config, out, _ = finished_run
+    sessions = out / "sessions"
+    before = mtimes(sessions)
+    # A crash mid-session: the log has no end line. A stopped session: "stopped": true.
+    cut = sessions / "silent-seed1.jsonl"
+    cut.write_text("".join(cut.read_text().splitlines(keepends=True)[:-1]))
+    stopped = sessions / "stimulus-seed0.jsonl"
+    lines = stopped.read_text().splitlines()
+    end = json.loads(lines[-1])
+    end["stopped"] = True
+    stopped.write_text("\n".join(lines[:-1] + [json.dumps(end)]) + "\n")
+    (sessions / "stimulus-seed2.jsonl").unlink()
+    # Back-date every log, so that a rewrite shows whatever the clock's granularity.
+    for path in sessions.glob("*.jsonl"):
+        os.utime(path, ns=(10**18, 10**18))
+    after_edit = mtimes(sessions)
+
+    summary = run(config, out, LocalExecutor(1), progress=False)
+    assert sorted(summary.ran) == ["silent-seed1", "stimulus-seed0", "stimulus-seed2"]
+    assert summary.skipped == 3
+    now = mtimes(sessions)
+    changed = {name for name in now if now[name] != after_edit.get(name)}
+    assert changed == {"silent-seed1.jsonl", "stimulus-seed0.jsonl", "stimulus-seed2.jsonl"}
+    assert all(session_finished(sessions / name) for name in now)
+    # A finished rest recording is kept (the random player has no state to carry).
+    assert now["silent-seed1-rest.jsonl"] == after_edit["silent-seed1-rest.jsonl"]
+    assert set(before) - set(now) == set()
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["sessions"]["already_finished"] == 3 and len(manifest["history"]) == 1
+
+    # Nothing left: a third run plays nothing.
+    assert run(config, out, LocalExecutor(1), progress=False).ran == []
+
+
+def test_a_different_config_is_refused_in_the_same_folder(finished_run):
+    config, out, _ = finished_run
+    other = parse_config({"experiment": {"player": "random", "cultures": 3, "minutes": 2,
+                                         "windows": [[0, 1]]}})
+    with pytest.raises(ConfigError, match="different config .*minutes"):
+        run(other, out, LocalExecutor(1), progress=False)
+    # workers and name do not change the results: allowed.
+    assert load_run_config(out).identity() == config.identity()
+
+
+def test_parallel_workers(tmp_path):
+    config = parse_config({"compare": {"seeds": 2, "minutes": 0.5, "windows": [[0, 0.5]],
+                                       "bin_minutes": 0.25},
+                           "players": [{"player": "random"}, {"player": "tracker"}]})
+    summary = run(config, tmp_path / "run", LocalExecutor(2), progress=False)
+    assert len(summary.ran) == 4 and not summary.failed
+    assert all(session_finished(s.log_path) for s in config.sessions(tmp_path / "run"))
+
+
+class Broken(StaticAgent):
+    """A player that fails on its first move."""
+
+    def act(self, obs):
+        raise RuntimeError("boom")
+
+
+def test_a_failing_session_is_reported_and_the_others_finish(tmp_path, monkeypatch):
+    monkeypatch.setitem(PLAYERS, "broken", f"{__name__}:Broken")
+    config = parse_config({"compare": {"seeds": 1, "minutes": 0.2, "windows": [[0, 0.2]]},
+                           "players": [{"player": "random"}, {"player": "broken"}]},
+                          check_players=False)
+    summary = run(config, tmp_path, LocalExecutor(1), progress=False)
+    assert summary.ran == ["random-seed0"]
+    assert summary.failed == [("broken-seed0", "RuntimeError: boom")]
+    assert "RuntimeError: boom" in (tmp_path / "sessions" / "broken-seed0.error.txt").read_text()
+    assert "broken-seed0" in (tmp_path / "report.md").read_text()  # listed as not finished
+
+
+class InterruptOnce(StaticAgent):
+    """Presses Ctrl-C in its first session (once per test), after 100 steps."""
+
+    pressed = False
+
+    def __init__(self):
+        self.steps = 0
+
+    def act(self, obs):
+        self.steps += 1
+        if self.steps == 100 and not InterruptOnce.pressed:
+            InterruptOnce.pressed = True
+            raise KeyboardInterrupt
+        return super().act(obs)
+
+
+def test_ctrl_c_stops_cleanly_and_a_rerun_finishes(tmp_path, monkeypatch):
+    monkeypatch.setitem(PLAYERS, "interrupt-once", f"{__name__}:InterruptOnce")
+    monkeypatch.setattr(InterruptOnce, "pressed", False)
+    config = parse_config({"compare": {"seeds": 2, "minutes": 0.2, "windows": [[0, 0.2]]},
+                           "players": [{"player": "interrupt-once"}]})
+    with pytest.raises(KeyboardInterrupt):
+        run(config, tmp_path, LocalExecutor(1), progress=False)
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["sessions"]["interrupted"] is True and manifest["ended"]
+    log = tmp_path / "sessions" / "interrupt-once-seed0.jsonl"
+    assert json.loads(log.read_text().splitlines()[-1])["stopped"] is True
+    assert not (tmp_path / "sessions" / "interrupt-once-seed1.jsonl").exists()
+    summary = run(config, tmp_path, LocalExecutor(1), progress=False)
+    assert sorted(summary.ran) == ["interrupt-once-seed0", "interrupt-once-seed1"]
+
+
+# -- statistics and report ---------------------------------------------------------------------
+
+def test_tests_produce_numbers():
+    rng = np.random.default_rng(0)
+    a = rng.normal(1.0, 0.2, 8)
+    b = a + rng.normal(0.5, 0.1, 8)
+    paired = paired_tests(a, b)
+    assert paired["design"] == "paired" and paired["n_a"] == 8
+    assert 0 < paired["p"] < 0.05 and 0 < paired["p2"] < 0.05
+    unpaired = unpaired_tests(a, b + 1)
+    assert unpaired["test"] == "Mann-Whitney U" and 0 < unpaired["p"] < 0.05
+    assert math.isfinite(unpaired["p2"])
+    # Same seeds: paired; different seeds: unpaired; too few: NaN, not an error.
+    assert compare_groups({0: 1.0, 1: 2.0, 2: 3.0}, {0: 2.0, 1: 2.5, 2: 4.0})["design"] == "paired"
+    assert compare_groups({0: 1.0, 1: 2.0}, {1: 2.0, 2: 3.0})["design"] == "unpaired"
+    assert math.isnan(paired_tests([1.0], [2.0])["p"])
+    assert paired_tests([1.0, 2.0], [1.0, 2.0])["p"] == 1.0
+
+
+def test_within_and_between_tests_of_a_run(finished_run):
+    config, out, _ = finished_run
+    data = load_run(out)
+    within = within_tests(data)
+    between = between_tests(data)
+    assert len(within) == 2 * 3  # 2 conditions x 3 metrics, 0-0.5 vs 0.5-1
+    assert len(between) == 1 * 2 * 3  # stimulus vs silent, 2 windows, 3 metrics
+    arl = next(r for r in within if r["metric"] == "arl")
+    assert arl["n_a"] == 3 and math.isfinite(arl["p"]) and math.isfinite(arl["p2"])
+    assert all(r["design"] == "paired" for r in between)
+    assert any(math.isfinite(r["p"]) for r in between)
+
+
+def test_learning_curve_spans_each_players_minutes(tmp_path):
+    config = parse_config({"compare": {"seeds": 2, "minutes": 1, "windows": [[0, 1], [1, 3]],
+                                       "bin_minutes": 0.5},
+                           "players": [{"player": "random"},
+                                       {"player": "tracker", "minutes": 3}]})
+    run(config, tmp_path, LocalExecutor(1), progress=False)
+    lines = curves(load_run(tmp_path))
+    assert len(lines["random"][0]) == 2 and len(lines["tracker"][0]) == 6
+    report = (tmp_path / "report.md").read_text()
+    # The 1-3 window is beyond the random player's session: not tested, not tabulated.
+    assert "| random vs tracker | 0-1 |" in report and "| random vs tracker | 1-3 |" not in report
+    assert "| tracker | 1-3 |" in report and "| random | 1-3 |" not in report
+
+
+# -- command line ------------------------------------------------------------------------------
+
+def run_cli(argv, capsys) -> tuple[int, str, str]:
+    code = main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda d: d / "missing.toml", "no such config file"),
+    (lambda d: write(d / "bad.toml", "[experiment\ncultures = 2"), "not valid TOML"),
+    (lambda d: write(d / "bad.toml", "[experiment]\ncultures = 'x'"), "experiment.cultures"),
+    (lambda d: d, "is a folder"),
+    (lambda d: write(d / "c.toml", "[compare]\n[[players]]\nplayer = 'random'"),
+     "expected an [experiment] table (it holds [compare]: use dishbrain compare)"),
+])
+def test_cli_bad_config_is_a_one_line_error(make, message, tmp_path, capsys):
+    code, _, err = run_cli(["experiment", str(make(tmp_path)), "--out", str(tmp_path / "o")], capsys)
+    assert code == 2
+    assert message in err and "Traceback" not in err
+    assert err.count("\n") == 1 and err.startswith("dishbrain experiment: error: ")
+
+
+def test_cli_experiment_resume_and_report(tmp_path, capsys):
+    config = write(tmp_path / "t.toml", RANDOM_EXPERIMENT)
+    out = tmp_path / "run"
+    code, text, _ = run_cli(["experiment", str(config), "--out", str(out), "--quiet"], capsys)
+    assert code == 0
+    assert "sessions: 6 played, 0 already finished, 0 failed" in text and "ARL" in text
+    code, text, _ = run_cli(["experiment", str(config), "--out", str(out), "--quiet",
+                             "--workers", "2"], capsys)
+    assert code == 0 and "sessions: 0 played, 6 already finished" in text
+    (out / "report.md").unlink()
+    code, text, _ = run_cli(["report", str(out)], capsys)
+    assert code == 0 and (out / "report.md").exists() and "stimulus" in text
+
+
+def test_cli_compare(tmp_path, capsys):
+    config = write(tmp_path / "c.toml", """
+        [compare]
+        seeds = 2
+        minutes = 0.5
+        windows = [[0, 0.25], [0.25, 0.5]]
+        [[players]]
+        player = "static"
+        [[players]]
+        player = "tracker"
+        options = { dead_band = 0.05 }
+        """)
+    code, text, _ = run_cli(["compare", str(config), "--out", str(tmp_path / "run"), "--quiet",
+                             "--workers", "1"], capsys)
+    assert code == 0 and "tracker" in text
+    assert "static vs tracker" in (tmp_path / "run" / "report.md").read_text()
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda d: d / "nowhere", "no such run folder"),
+    (lambda d: d, "is not a run folder (no config.toml)"),
+])
+def test_cli_report_errors(make, message, tmp_path, capsys):
+    code, _, err = run_cli(["report", str(make(tmp_path))], capsys)
+    assert code == 2 and message in err and err.count("\n") == 1
