@@ -58,7 +58,7 @@ HYPERPARAMETERS: dict[str, dict[str, Any]] = {
         "learning_rate": 6.3e-4,
         "batch_size": 128,
         # zoo 50,000. 100,000 steps = 16.7 min of game: most of a session, and bounded, so that
-        # long sample-efficiency runs (e.g. 200 min) do not grow memory (~5 MB for positions).
+        # long sample-efficiency runs (e.g. 200 min) do not grow memory (~2-6 MB for vectors).
         "buffer_size": 100_000,
         # zoo 0. 1,000 steps (10 s of game) so the first updates see more than one serve.
         "learning_starts": 1_000,
@@ -102,8 +102,8 @@ HYPERPARAMETERS: dict[str, dict[str, Any]] = {
 
 #: Changes for the image input (on top of HYPERPARAMETERS), after the zoo's "atari" entries:
 #: NatureCNN features with SB3's default heads (no 256 x 256 MLP on top), and bounded replay
-#: memory. A 2 x 40 x 40 uint8 observation is 3.2 kB; 50,000 transitions in the memory-saving
-#: buffer (each observation stored once) take ~160 MB.
+#: memory. A 1 x 40 x 40 uint8 observation is 1.6 kB; 50,000 transitions in the memory-saving
+#: buffer (each observation stored once) take ~80 MB (x2 with ImageObservation(frames=2)).
 IMAGE_OVERRIDES: dict[str, dict[str, Any]] = {
     "dqn": {
         "policy_kwargs": {},
@@ -179,7 +179,7 @@ class SB3Agent(Agent):
         obs: the input design, "image", "positions" or "stim" (``envs.wrappers.INPUT_DESIGNS``).
         seed: seeds the network's initialisation and the exploration (None: unseeded). The
             seed of the first session played, if given, replaces it (the model is built then).
-        obs_options: options of the input-design wrapper (e.g. ``{"velocity": False}``).
+        obs_options: options of the input-design wrapper (e.g. ``{"velocity": True}``).
         learn_online: True: ``play`` learns (``model.learn``) for the session's steps. False:
             ``play`` acts with the current model (greedy) and does not learn.
         device: torch device (default "cpu": small networks run faster there, one step at a time).
@@ -272,7 +272,7 @@ class SB3Agent(Agent):
         if not self.learn_online:
             self.reset()
             return super().play(env, n_steps, seed)
-        sb3, _ = _sb3()
+        _sb3()  # the install hint, if the extra is missing
         from stable_baselines3.common.callbacks import BaseCallback
 
         session = OneSession(env)

@@ -14,7 +14,7 @@ figures are printed beside them. Also printed: the trace recorder's cost, and th
 one frame.
 
     python benchmarks/viewer_cost.py                       # tracker, 5 game minutes, 7 repeats
-    python benchmarks/viewer_cost.py --culture-neurons 300  # and a small Brian2 culture
+    python benchmarks/viewer_cost.py --culture-neurons 1000 # and the default Brian2 culture
 """
 
 from __future__ import annotations
@@ -120,7 +120,7 @@ def bench(name: str, make_agent, minutes: float, repeats: int, window: bool,
     plain = best["plain"]["steps_per_s"]
     where = "window (dummy driver)" if window else "off-screen"
     print(f"{name}: {minutes:g} game min per session, best of {repeats}")
-    print(f"  {'':34s} {'CPU steps/s':>12s} {'cost':>7s}   {'wall steps/s':>12s}")
+    print(f"  {'':40s} {'CPU steps/s':>12s} {'cost':>7s}   {'wall steps/s':>12s}")
     rows = [("without viewer", "plain"), (f"viewer at {v.FPS} fps, {where}", "viewer"),
             ("trace recorder (--trace)", "trace")]
     for label, mode in rows:
@@ -129,7 +129,7 @@ def bench(name: str, make_agent, minutes: float, repeats: int, window: bool,
         extra = ""
         if mode == "viewer":
             extra = (f"   ({best[mode]['frames']} frames in {best[mode]['wall_s']:.2f} s wall)")
-        print(f"  {label:34s} {sps:12,.0f} {cost:>7s}   {wall[mode]:12,.0f}{extra}")
+        print(f"  {label:40s} {sps:12,.0f} {cost:>7s}   {wall[mode]:12,.0f}{extra}")
     if paint:
         ms = measure_paint_ms(make_agent)
         print(f"  one frame takes {ms:.2f} ms to draw "
@@ -144,7 +144,8 @@ def main(argv=None) -> int:
                         help="draw to the (dummy-driver) window instead of an off-screen surface")
     parser.add_argument("--culture-neurons", type=int, default=0,
                         help="also a Brian2 culture of this many neurons (0: skip)")
-    parser.add_argument("--culture-minutes", type=float, default=0.2)
+    parser.add_argument("--culture-minutes", type=float, default=0.5)
+    parser.add_argument("--culture-repeats", type=int, default=5)
     args = parser.parse_args(argv)
 
     from agents.simple import TrackerAgent
@@ -158,7 +159,7 @@ def main(argv=None) -> int:
                 return make_culture_agent(seed=0, n_neurons=args.culture_neurons)
 
             bench(f"culture ({args.culture_neurons} neurons)", make, args.culture_minutes,
-                  max(1, min(args.repeats, 3)), args.window)
+                  args.culture_repeats, args.window)
         except Exception as exc:  # noqa: BLE001  (a benchmark reports, it does not stop)
             print(f"culture: not measured ({type(exc).__name__}: {str(exc).splitlines()[0]})")
     return 0

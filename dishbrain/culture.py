@@ -11,15 +11,16 @@ Model
   FS r = 1), and each neuron draws r from a band of width ``heterogeneity`` around its type.
 - Space and wiring: neurons are scattered over the dish of the MEA (``dishbrain.mea``). Each
   neuron receives a fixed number of excitatory and inhibitory inputs, drawn without replacement
-  with probability proportional to exp(-distance / ``connection_length_um``) (distance-dependent
-  connectivity of dissociated cortical cultures; see e.g. Ito et al. 2010, Front Neuroinform).
+  with probability proportional to exp(-distance / ``connection_length_um``) (mostly local
+  wiring; the fixed in-degree keeps the dynamics the same at every culture size).
   Dale's law: a neuron's outgoing synapses are all excitatory or all inhibitory.
 - Axonal delays: ``synaptic_delay_ms + distance / conduction_velocity``; unmyelinated cortical
-  axons conduct at ~0.1-0.5 m/s (Swadlow 2000; in culture, Bakkum et al. 2008, PLoS ONE 3:e2088).
-- Synapses: conductance-based with instantaneous rise and exponential decay, AMPA-like
-  excitation (reversal 0 mV, 5 ms) and GABA_A-like inhibition (reversal -70 mV, 6 ms), the
-  receptor parameters of Izhikevich & Edelman 2008 (PNAS 105:3593). Conductances keep v bounded
-  under strong inhibition, where current-based input made the Euler step unstable.
+  axons conduct at a few tenths of a m/s (Swadlow 2000; tracked in cultures on HD-MEAs by
+  Bakkum et al. 2013, Nat Commun 4:2181) [P].
+- Synapses: conductance-based with instantaneous rise and exponential decay: AMPA (reversal
+  0 mV, 5 ms), NMDA with its voltage-dependent Mg2+ block (0 mV, 100 ms, 0.4 of the AMPA
+  conductance) and GABA_A (-70 mV, 6 ms), after Izhikevich & Edelman 2008 (PNAS 105:3593).
+  NMDA sustains network bursts for ~100s of ms, as in cultures.
 - Short-term plasticity, Tsodyks & Markram 1997 (PNAS 94:719) / Markram, Wang & Tsodyks 1998
   (PNAS 95:5323): excitatory synapses onto RS/IB/CH/FS neurons depress, those onto LTS
   (bitufted/Martinotti-like) interneurons facilitate. Parameters as in Tsodyks, Uziel & Markram
@@ -27,10 +28,13 @@ Model
 - Long-term plasticity: pair-based additive STDP on E->E synapses with all-to-all pairing,
   hard bounds [0, g_ee_max] and the parameters of Song, Miller & Abbott 2000 (Nat Neurosci 3:919:
   tau+ = tau- = 20 ms, A- / A+ = 1.05), consistent with Bi & Poo 1998 (J Neurosci 18:10464).
-- Optional homeostatic synaptic scaling (Turrigiano et al. 1998, Nature 391:892), off by default:
-  every ``homeostasis_interval_ms`` each E->E weight is scaled by
+- Slow homeostatic synaptic scaling (Turrigiano et al. 1998, Nature 391:892), on by default,
+  can be switched off: every ``homeostasis_interval_ms`` each E->E weight is scaled by
   1 + homeostasis_rate * (target - r_post) / target, with r_post the postsynaptic rate estimated
-  over ``homeostasis_tau_s``.
+  over ``homeostasis_tau_s``. Multiplicative, so it keeps the relative weights STDP learned. At
+  the defaults it changes weights by at most ~0.2% per second; without it, STDP under the
+  bursting activity depresses E->E weights for minutes and the culture falls silent (~0.3 Hz
+  after 5 minutes), with it the rate stays near 1-2 Hz over a 20-minute session.
 - Spontaneous activity: a background current redrawn every ``noise_interval_ms`` (cheaper than a
   white-noise xi term; see shared/BRIAN2-NOTES.md). Together with recurrent excitation and synaptic
   depression it gives low background firing and network bursts, the hallmark of cultured cortical
@@ -113,11 +117,14 @@ _quiet_brian2()
 
 # ---------------------------------------------------------------------------------------------
 # Model equations. v, u and I_noise in mV; the Izhikevich right-hand side is in mV per ms, so the
-# conductances ge, gi are per ms (nS/pF with the model's implicit unit capacitance):
+# conductances ge (AMPA), gn (NMDA), gi (GABA_A) are per ms (nS/pF with the model's implicit
+# unit capacitance):
 #
-#   dv/dt  = (0.04/mV v^2 + 5 v + 140 mV - u + ge (E_exc - v) + gi (E_inh - v) + I_noise) / ms
+#   dv/dt  = (0.04/mV v^2 + 5 v + 140 mV - u + (ge + B(v) gn) (E_exc - v) + gi (E_inh - v)
+#             + I_noise) / ms
 #   du/dt  = a (b v - u) / ms
-#   dge/dt = -ge / tau_exc,   dgi/dt = -gi / tau_inh
+#   dge/dt = -ge / tau_exc,   dgn/dt = -gn / tau_nmda,   dgi/dt = -gi / tau_inh
+#   B(v)   = ((v + 80 mV) / 60 mV)^2 / (1 + ((v + 80 mV) / 60 mV)^2)      (Mg2+ block)
 #   spike when v >= 30 mV:  v <- c,  u <- u + d
 #
 # NEURON_UPDATE integrates them as Izhikevich 2003 does (two half steps for v, then u from the new
@@ -133,6 +140,7 @@ NEURON_VARIABLES = """
 v : volt
 u : volt
 ge : 1
+gn : 1
 gi : 1
 I_noise : volt
 a : 1 (constant)
@@ -155,11 +163,16 @@ n_spikes : integer
 """
 
 NEURON_UPDATE = """
-v_half = v + 0.5*dt * (0.04/mV*v**2 + 5*v + 140*mV - u + ge*(E_exc - v) + gi*(E_inh - v) + I_noise) / ms
-v_next = v_half + 0.5*dt * (0.04/mV*v_half**2 + 5*v_half + 140*mV - u + ge*(E_exc - v_half) + gi*(E_inh - v_half) + I_noise) / ms
+mg = ((v + 80*mV) / (60*mV))**2
+I_syn = (ge + gn * mg / (1 + mg)) * (E_exc - v) + gi * (E_inh - v)
+v_half = v + 0.5*dt * (0.04/mV*v**2 + 5*v + 140*mV - u + I_syn + I_noise) / ms
+mg_half = ((v_half + 80*mV) / (60*mV))**2
+I_half = (ge + gn * mg_half / (1 + mg_half)) * (E_exc - v_half) + gi * (E_inh - v_half)
+v_next = v_half + 0.5*dt * (0.04/mV*v_half**2 + 5*v_half + 140*mV - u + I_half + I_noise) / ms
 v = clip(v_next, v_floor, v_ceiling)
 u = u + dt * a * (b*v - u) / ms
 ge = ge * exp(-dt / tau_exc)
+gn = gn * exp(-dt / tau_nmda)
 gi = gi * exp(-dt / tau_inh)
 """
 # exc: 1 for excitatory neurons. facil: 1 for LTS neurons (their excitatory inputs facilitate).
@@ -197,10 +210,13 @@ dapre/dt = -apre / tau_plus : 1 (event-driven)
 # w: peak conductance of a rested synapse (per ms). plastic: 1 for E->E synapses (STDP, scaling).
 
 SYNAPSE_ON_PRE = """
-ge_post += exc_pre * w * (eff_dep_pre + facil_post * (eff_fac_pre - eff_dep_pre))
+g_rel = exc_pre * w * (eff_dep_pre + facil_post * (eff_fac_pre - eff_dep_pre))
+ge_post += g_rel
+gn_post += nmda_ratio * g_rel
 gi_post += (1 - exc_pre) * w
 apre += 1
-w = w + plastic * (clip(w - A_minus * apost_post * exp((t_last_post - t) / tau_minus), w_min, w_max) - w)
+w_dep = clip(w - A_minus * apost_post * exp((t_last_post - t) / tau_minus), w_min, w_max)
+w = w + plastic * (w_dep - w)
 """
 
 SYNAPSE_ON_POST = """
@@ -208,7 +224,9 @@ w = w + plastic * (clip(w + A_plus * apre, w_min, w_max) - w)
 """
 
 HOMEOSTASIS_CODE = """
-w = w + plastic * (clip(w * (1 + homeo_rate * (homeo_target - rate_est_post * exp((t_last_post - t) / tau_homeo)) / homeo_target), w_min, w_max) - w)
+r_post = rate_est_post * exp((t_last_post - t) / tau_homeo)
+w_scaled = clip(w * (1 + homeo_rate * (homeo_target - r_post) / homeo_target), w_min, w_max)
+w = w + plastic * (w_scaled - w)
 """
 
 ELECTRODE_EQUATIONS = """
@@ -386,19 +404,27 @@ class CultureConfig:
     # (Izhikevich & Edelman 2008).
     tau_exc_ms: float = 5.0
     tau_inh_ms: float = 6.0
+    # NMDA: peak conductance relative to AMPA at the same synapse, decay, and the Mg2+ block
+    # ((v+80)/60)^2 / (1 + ((v+80)/60)^2) of Izhikevich & Edelman 2008 (they use ratio 1 and
+    # 150 ms); the slow excitation sustains the network bursts of cortical cultures, which
+    # depend on NMDA receptors (e.g. Robinson et al. 1993, J Neurophysiol 70:1606).
+    nmda_ratio: float = 0.4
+    tau_nmda_ms: float = 100.0
     e_exc_mv: float = 0.0
     e_inh_mv: float = -70.0
 
     # Mean initial peak conductances (per ms) per connection class (pre->post), each synapse
-    # drawn uniformly within +-weight_jitter of the mean. 0.02 /ms at rest (-65 mV) is a
-    # 1.3 mV/ms drive decaying in 5 ms: an EPSP of ~1 mV (cortex: ~0.5-1 mV, Song et al. 2005).
-    g_ee_per_ms: float = 0.02
+    # drawn uniformly within +-weight_jitter of the mean. Tuned (with the noise and NMDA ratio)
+    # for ~1-1.7 Hz mean firing with ~14-22 network bursts/min of ~200 ms (`culture_check`).
+    # 0.035 /ms at rest (-65 mV) is a ~2.3 mV/ms drive decaying in 5 ms: a unitary EPSP of
+    # ~1 mV (cortex ~0.5-1 mV, Song et al. 2005, PLoS Biol 3:e68).
+    g_ee_per_ms: float = 0.035
     g_ei_per_ms: float = 0.02
     g_ie_per_ms: float = 0.1
     g_ii_per_ms: float = 0.1
     weight_jitter: float = 0.5
     # Upper bound of E->E conductances under STDP (Song et al. 2000: hard bounds [0, gmax]).
-    g_ee_max_per_ms: float = 0.05
+    g_ee_max_per_ms: float = 0.08
 
     # Short-term plasticity (Tsodyks & Markram 1997; Tsodyks, Uziel & Markram 2000).
     stp_enabled: bool = True
@@ -416,19 +442,23 @@ class CultureConfig:
     stdp_a_plus: float = 0.005
     stdp_a_minus_ratio: float = 1.05
 
-    # Homeostatic synaptic scaling (Turrigiano et al. 1998); off by default, slow when on.
-    homeostasis_enabled: bool = False
-    homeostasis_target_hz: float = 2.0
+    # Homeostatic synaptic scaling (Turrigiano et al. 1998): slow (rate estimated over a minute,
+    # weights scaled by at most ~0.2% per second), to hold the firing rate against STDP's drift.
+    homeostasis_enabled: bool = True
+    homeostasis_target_hz: float = 1.5
     homeostasis_tau_s: float = 60.0
     homeostasis_interval_ms: float = 1000.0
-    homeostasis_rate: float = 0.001
+    homeostasis_rate: float = 0.002
 
-    # Background current redrawn every noise_interval_ms (mean and sd, mV/ms drive).
+    # Background current redrawn every noise_interval_ms (mean and sd, mV/ms drive), the
+    # "thalamic" noise of Izhikevich 2003 (sd 5 / 2 for E / I there, with all-to-all coupling).
+    # Alone it makes RS neurons fire at < 0.1 Hz and LTS neurons at ~3 Hz; the recurrent network
+    # turns this into sparse firing with network bursts.
     noise_interval_ms: float = 1.0
     noise_exc_mean_mv: float = 0.0
-    noise_exc_sigma_mv: float = 3.2
+    noise_exc_sigma_mv: float = 2.4
     noise_inh_mean_mv: float = 0.0
-    noise_inh_sigma_mv: float = 2.0
+    noise_inh_sigma_mv: float = 1.0
 
     # Membrane kick (mV) per mV of pulse amplitude at coupling 1: a 75 mV pulse kicks a neuron at
     # 50 um (coupling 0.5) by ~49 mV and one at 100 um (coupling 0.2) by ~20 mV, enough to fire an
@@ -440,6 +470,9 @@ class CultureConfig:
     spike_file_chunk_ms: float = 1000.0
 
     def __post_init__(self) -> None:
+        for name in ("exc_type_fractions", "inh_type_fractions"):   # lists from JSON / TOML
+            if isinstance(getattr(self, name), list):
+                object.__setattr__(self, name, tuple(getattr(self, name)))
         _check("n_neurons", self.n_neurons, 10, 1_000_000, integer=True)
         _check("exc_fraction", self.exc_fraction, 0.5, 0.95)
         _check_fractions("exc_type_fractions", self.exc_type_fractions, 3)
@@ -452,6 +485,8 @@ class CultureConfig:
         _check("synaptic_delay_ms", self.synaptic_delay_ms, 0.0, 20.0)
         _check("tau_exc_ms", self.tau_exc_ms, 0.5, 100.0)
         _check("tau_inh_ms", self.tau_inh_ms, 0.5, 200.0)
+        _check("nmda_ratio", self.nmda_ratio, 0.0, 10.0)
+        _check("tau_nmda_ms", self.tau_nmda_ms, 1.0, 1000.0)
         _check("e_exc_mv", self.e_exc_mv, -20.0, 60.0)
         _check("e_inh_mv", self.e_inh_mv, -100.0, -50.0)
         for name in ("g_ee_per_ms", "g_ei_per_ms", "g_ie_per_ms", "g_ii_per_ms"):
@@ -610,7 +645,10 @@ def generate_structure(config: CultureConfig, mea: MEA, seed: int) -> CultureStr
     w[ee] = np.minimum(w[ee], config.g_ee_max_per_ms)
     dist = np.hypot(*(pos[pre] - pos[post]).T)
     delay = config.synaptic_delay_ms + dist / config.conduction_velocity_um_per_ms
-    v0 = rng.uniform(-70.0, -60.0, n)
+    # Start each neuron just below its resting potential (the lower root of 0.04 v^2 + (5 - b) v
+    # + 140 = 0, with u = b v), so that a new culture does not open with a synchronous volley.
+    v_rest = (-(5.0 - b) - np.sqrt((5.0 - b) ** 2 - 4 * 0.04 * 140.0)) / (2 * 0.04)
+    v0 = v_rest - rng.uniform(0.0, 3.0, n)
     return CultureStructure(pos, is_exc, cell_type, a, b, c, d, pre, post, w, delay, v0)
 
 
@@ -645,6 +683,8 @@ def model_namespace(config: CultureConfig, seed: int) -> dict:
     return {
         "tau_exc": cfg.tau_exc_ms * ms,
         "tau_inh": cfg.tau_inh_ms * ms,
+        "tau_nmda": cfg.tau_nmda_ms * ms,
+        "nmda_ratio": float(cfg.nmda_ratio),
         "v_floor": V_FLOOR_MV * mV,
         "v_ceiling": 1e6 * mV,
         "E_exc": cfg.e_exc_mv * mV,
@@ -709,7 +749,9 @@ class CultureNetwork:
         G.eff_dep = 1.0
         G.x_fac = 1.0
         G.eff_fac = 1.0
-        G.t_last = -1e4 * second
+        # The rate estimate starts at the target as if the neuron had just fired at t = 0 (the
+        # STP and STDP states are at rest, so t_last = 0 changes nothing else).
+        G.t_last = 0 * second
         G.rate_est = cfg.homeostasis_target_hz * Hz
         G.run_regularly(NOISE_CODE, clock=self.noise_clock, name="culture_noise")
 
@@ -736,10 +778,43 @@ class CultureNetwork:
 
         self.neurons, self.synapses, self.electrodes, self.stim = G, S, E, P
         self.net = Network(G, S, E, P, name="culture_network")
+        # Mark the objects as part of a network now, so that a culture that is built but never
+        # run does not warn about "unused" objects when it is garbage-collected.
+        from brian2.core.network import _get_all_objects
+        for obj in _get_all_objects(self.net.objects):
+            obj._network = self.net.id
 
     def value(self, group, name: str) -> np.ndarray:
         """The live array behind a Brian2 variable (SI units; writes take effect at once)."""
         return group.variables[name].get_value()
+
+
+def warm_cache(verbose: bool = True) -> float:
+    """Compile every code path of the model into Brian2's Cython cache; returns seconds taken.
+
+    The first culture in a fresh environment spends ~30-60 s compiling (later processes reuse
+    the cache and start in well under a second). Call this at install time or before a session,
+    so that the wait comes with a message instead of silently in front of a user.
+    """
+    import time
+    t0 = time.perf_counter()
+    if verbose:
+        print("dishbrain: compiling the culture model (first time only, up to a minute)...",
+              flush=True)
+    culture = Culture(CultureConfig(n_neurons=100, homeostasis_interval_ms=1.0), seed=0)
+    culture.stimulate([0], 75.0, 1000.0, 1.0, random_timing=True)
+    culture.run(2.0, tick=lambda t, n: None, tick_ms=1.0)
+    culture.record(1.0)
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        culture = Culture(CultureConfig(n_neurons=100, stdp_enabled=False,
+                                        homeostasis_enabled=False, spike_file_chunk_ms=1.0),
+                          seed=0, spike_file=Path(tmp) / "spikes.bin")
+        culture.run(2.0)
+    seconds = time.perf_counter() - t0
+    if verbose:
+        print(f"dishbrain: culture model ready ({seconds:.1f} s)", flush=True)
+    return seconds
 
 
 # ---------------------------------------------------------------------------------------------
@@ -804,7 +879,7 @@ class Culture:
         self._ns = model_namespace(config, self.seed)
         self._last_counts = np.zeros(self.n_neurons, dtype=np.int64)
         self._stim_calls = 0
-        self._tick_now_s: float | None = None
+        self._tick_now_ms: float | None = None
 
         self._spike_file: Path | None = None
         self._stream_mon: SpikeMonitor | None = None
@@ -819,13 +894,19 @@ class Culture:
     @property
     def t_ms(self) -> float:
         """Current simulated time (ms); inside a tick, the tick's time."""
-        if self._tick_now_s is not None:
-            return self._tick_now_s * 1e3
-        return float(self._net.t_) * 1e3
+        if self._tick_now_ms is not None:
+            return self._tick_now_ms
+        return self._net_t_s() * 1e3
+
+    def _net_t_s(self) -> float:
+        t = self._net.t_
+        if not isinstance(t, (int, float, np.number)):   # after Network.stop(): a view
+            t = np.asarray(t[:]).ravel()[0]
+        return float(t)
 
     def firing_rate_hz(self) -> float:
         """Mean firing rate per neuron over everything simulated so far."""
-        t_s = float(self._net.t_)
+        t_s = self._net_t_s()
         if t_s <= 0:
             return 0.0
         return float(self._n_spikes.sum(dtype=np.int64)) / self.n_neurons / t_s
@@ -910,16 +991,17 @@ class Culture:
                 raise ValueError(f"run: tick_ms must be a multiple of dt_ms={self.config.dt_ms}, "
                                  f"got {tick_ms!r}")
             tick_clock = Clock(tick_ms * ms, name="culture_tick_clock")
-            t_var = tick_clock.variables["t"]
+            step = tick_clock.variables["timestep"]
             net = self._net
 
             def _tick() -> None:
-                self._tick_now_s = float(t_var.get_value()[0])
+                # From the integer step, so tick times are exact multiples of tick_ms.
+                self._tick_now_ms = float(step.get_value()[0]) * tick_ms
                 try:
-                    if tick(self._tick_now_s * 1e3, self.electrode_counts()) is False:
+                    if tick(self._tick_now_ms, self.electrode_counts()) is False:
                         net.stop()
                 finally:
-                    self._tick_now_s = None
+                    self._tick_now_ms = None
 
             extra.append(NetworkOperation(_tick, clock=tick_clock, when="start",
                                           name="culture_tick"))
@@ -941,19 +1023,22 @@ class Culture:
                           report_period=1 * second)
         finally:
             self._net.remove(*extra)
-            self._tick_now_s = None
+            self._tick_now_ms = None
             if self._stream_mon is not None:
                 self._flush_stream()
             if bar is not None:
                 bar.n = bar.total
                 bar.close()
 
-    def record(self, duration_ms: float) -> tuple[np.ndarray, np.ndarray]:
-        """Run ``duration_ms`` and return (spike times in ms, neuron indices); for analysis only."""
+    def record(self, duration_ms: float, progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """Run ``duration_ms`` and return (spike times in ms, neuron indices); for analysis only.
+
+        The spike monitor exists only during this call.
+        """
         mon = SpikeMonitor(self._b.neurons, name="culture_recorder")
         self._net.add(mon)
         try:
-            self.run(duration_ms)
+            self.run(duration_ms, progress=progress)
             t = np.asarray(mon.variables["t"].get_value(), dtype=np.float64) * 1e3
             i = np.asarray(mon.variables["i"].get_value(), dtype=np.int32)
         finally:
@@ -983,10 +1068,11 @@ class Culture:
         mon.resize(0)
 
     # -- persistence ------------------------------------------------------------------------
-    def _stateful_objects(self):
-        b = self._b
-        return {"neurons": b.neurons, "synapses": b.synapses, "electrodes": b.electrodes,
-                "stim": b.stim}
+    def _stateful_objects(self) -> dict:
+        """Every Brian2 object with state (groups, synapses, their pathways with the queues)."""
+        from brian2.core.network import _get_all_objects
+        return {obj.name: obj for obj in _get_all_objects(self._net.objects)
+                if hasattr(obj, "_full_state") and not isinstance(obj, SpikeMonitor)}
 
     def save(self, path: str | Path) -> None:
         """Write the full state (npz, no pickle): config, seed, MEA, structure and dynamics.
@@ -1000,7 +1086,7 @@ class Culture:
             "config": self.config.to_dict(),
             "mea_config": dataclasses.asdict(self.mea.config),
             "seed": self.seed,
-            "t_s": float(self._net.t_),
+            "t_s": self._net_t_s(),
             "stim_calls": self._stim_calls,
             "spike_file": str(self._spike_file) if self._spike_file else None,
         }

@@ -101,3 +101,146 @@ def burst_statistics(times_ms: np.ndarray, neurons: np.ndarray, n_neurons: int,
         fraction_spikes_in_bursts=sum(b[2] for b in bursts) / max(1, len(times_ms)),
         mean_participation=float(np.mean([b[3] for b in bursts])),
     )
+
+
+def electrode_rates_hz(culture, times_ms: np.ndarray, neurons: np.ndarray,
+                       duration_ms: float) -> np.ndarray:
+    """Spikes per second recorded at each electrode (rows x cols)."""
+    per_neuron = np.bincount(np.asarray(neurons), minlength=culture.n_neurons)
+    counts = culture._record @ per_neuron
+    cfg = culture.mea.config
+    return (counts / (duration_ms / 1e3)).reshape(cfg.rows, cfg.cols)
+
+
+def stimulus_response(culture, electrode: int, n_pulses: int = 40, interval_ms: float = 500.0,
+                      amplitude_mv: float = 75.0, near_um: float = 100.0, far_um: float = 400.0,
+                      window_ms: tuple[float, float] = (-50.0, 250.0), bin_ms: float = 2.0,
+                      progress: bool = False) -> dict:
+    """PSTH (spikes/s per neuron) around single pulses on one electrode, near vs far neurons."""
+    d = np.hypot(*(culture.neuron_positions_um - culture.mea.positions_um[electrode]).T)
+    near, far = np.flatnonzero(d < near_um), np.flatnonzero(d > far_um)
+    t0 = culture.t_ms
+    culture.stimulate([electrode], amplitude_mv=amplitude_mv, rate_hz=1000.0 / interval_ms,
+                      duration_ms=n_pulses * interval_ms)
+    t, i = culture.record(n_pulses * interval_ms, progress=progress)
+    pulses = t0 + interval_ms * np.arange(n_pulses)
+    edges = np.arange(window_ms[0], window_ms[1] + 1e-9, bin_ms)
+    out = {"electrode": int(electrode), "amplitude_mv": amplitude_mv, "n_pulses": n_pulses,
+           "bin_ms": bin_ms, "edges_ms": edges.tolist(), "near_um": near_um, "far_um": far_um,
+           "n_near": int(len(near)), "n_far": int(len(far))}
+    for name, group in (("near", near), ("far", far)):
+        sel = np.isin(i, group)
+        rel = (t[sel][None, :] - pulses[:, None]).ravel()
+        h, _ = np.histogram(rel, bins=edges)
+        out[f"psth_{name}_hz"] = (h / max(1, len(group)) / n_pulses / (bin_ms / 1e3)).tolist()
+        resp = [np.isin(group, i[(t >= p) & (t < p + 20.0)]).mean() if len(group) else 0.0
+                for p in pulses]
+        out[f"p_spike_20ms_{name}"] = float(np.mean(resp))
+    return out
+
+
+def culture_check(out_dir, n_neurons: int = 1000, seconds: float = 60.0, seed: int = 0,
+                  progress: bool = True) -> list[Path]:
+    """Simulate a culture and write ``culture-check.png`` and ``culture-check.json`` to out_dir.
+
+    ``seconds`` of spontaneous activity (after a 2 s settling period that is not shown), then 40
+    single 75 mV pulses, 500 ms apart, on sensory electrode 3. Returns the paths written.
+    """
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from dishbrain.culture import Culture, CultureConfig
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    wall0 = time.perf_counter()
+    culture = Culture(CultureConfig(n_neurons=n_neurons), seed=seed)
+    culture.run(2000.0)
+    t_start = culture.t_ms
+    times, neurons = culture.record(seconds * 1000.0, progress=progress)
+    t_stop = culture.t_ms
+    duration = t_stop - t_start
+    rate = len(times) / n_neurons / (duration / 1e3)
+    bursts = detect_network_bursts(times, neurons, n_neurons, t_start, t_stop)
+    stats = burst_statistics(times, neurons, n_neurons, t_start, t_stop)
+    emap = electrode_rates_hz(culture, times, neurons, duration)
+    electrode = culture.mea.sensory[3]
+    psth = stimulus_response(culture, electrode, progress=progress)
+
+    fig = plt.figure(figsize=(13, 9))
+    grid = fig.add_gridspec(3, 2, height_ratios=[2.2, 0.8, 2.0], width_ratios=[2.3, 1.0],
+                            hspace=0.35, wspace=0.2)
+    ax_r = fig.add_subplot(grid[0, :])
+    order = np.argsort(np.argsort(culture.neuron_positions_um[:, 1]))
+    exc = culture.is_excitatory[neurons]
+    ax_r.scatter((times[exc] - t_start) / 1e3, order[neurons[exc]], s=0.4, c="k", lw=0,
+                 rasterized=True, label="excitatory")
+    ax_r.scatter((times[~exc] - t_start) / 1e3, order[neurons[~exc]], s=0.4, c="tab:red", lw=0,
+                 rasterized=True, label="inhibitory")
+    ax_r.set_xlim(0, duration / 1e3)
+    ax_r.set_ylim(0, n_neurons)
+    ax_r.set_ylabel("neuron (by y position)")
+    ax_r.set_title(f"Spontaneous activity: {n_neurons} neurons, seed {seed}, mean rate "
+                   f"{rate:.2f} Hz; {stats.n_bursts} network bursts "
+                   f"({stats.bursts_per_min:.1f}/min, {stats.mean_duration_ms:.0f} ms, "
+                   f"{100 * stats.fraction_spikes_in_bursts:.0f}% of spikes, "
+                   f"{100 * stats.mean_participation:.0f}% of neurons take part)")
+    ax_r.legend(loc="upper right", markerscale=12, fontsize=8)
+
+    ax_p = fig.add_subplot(grid[1, :], sharex=ax_r)
+    left, pop = population_rate_hz(times, n_neurons, t_start, t_stop, 10.0)
+    ax_p.plot((left - t_start) / 1e3, pop, lw=0.6, c="k")
+    for b in bursts:
+        ax_p.axvspan((b[0] - t_start) / 1e3, (b[1] - t_start) / 1e3, color="tab:orange",
+                     alpha=0.4, lw=0)
+    ax_p.set_ylabel("rate (Hz)\n10 ms bins")
+    ax_p.set_xlabel("time (s); orange: detected network bursts")
+
+    ax_m = fig.add_subplot(grid[2, 1])
+    im = ax_m.imshow(emap, cmap="viridis", origin="upper")
+    fig.colorbar(im, ax=ax_m, label="recorded spikes/s", shrink=0.8)
+    for k, e in enumerate(culture.mea.sensory):
+        r, c = divmod(e, culture.mea.config.cols)
+        ax_m.text(c, r, f"S{k}", ha="center", va="center", color="w", fontsize=7)
+    layout = culture.mea.motor_layout()
+    for e in layout.up_electrodes:
+        r, c = divmod(e, culture.mea.config.cols)
+        ax_m.text(c, r, "U", ha="center", va="center", color="w", fontsize=6, alpha=0.7)
+    for e in layout.down_electrodes:
+        r, c = divmod(e, culture.mea.config.cols)
+        ax_m.text(c, r, "D", ha="center", va="center", color="w", fontsize=6, alpha=0.7)
+    ax_m.set_title(f"Electrode firing map (S: sensory; U/D: motor,\n'{layout.name}' layout)",
+                   fontsize=9)
+    ax_m.set_xlabel("column")
+    ax_m.set_ylabel("row")
+
+    ax_s = fig.add_subplot(grid[2, 0])
+    centres = np.asarray(psth["edges_ms"][:-1]) + psth["bin_ms"] / 2
+    ax_s.plot(centres, psth["psth_near_hz"], c="tab:blue",
+              label=f"near (< {psth['near_um']:.0f} um, n={psth['n_near']}): "
+                    f"P(spike in 20 ms) = {psth['p_spike_20ms_near']:.2f}")
+    ax_s.plot(centres, psth["psth_far_hz"], c="tab:gray",
+              label=f"far (> {psth['far_um']:.0f} um, n={psth['n_far']}): "
+                    f"P(spike in 20 ms) = {psth['p_spike_20ms_far']:.2f}")
+    ax_s.axvline(0, c="k", lw=0.8, ls=":")
+    ax_s.set_yscale("symlog", linthresh=1.0)
+    ax_s.set_ylim(bottom=0)
+    ax_s.set_xlabel("time from pulse (ms)")
+    ax_s.set_ylabel("spikes/s per neuron")
+    ax_s.set_title(f"Stimulus response: {psth['n_pulses']} pulses of {psth['amplitude_mv']:.0f} mV "
+                   f"on sensory electrode S3 (#{electrode})", fontsize=10)
+    ax_s.legend(fontsize=8)
+
+    png = out / "culture-check.png"
+    fig.savefig(png, dpi=110)
+    plt.close(fig)
+    summary = {
+        "n_neurons": n_neurons, "seed": seed, "seconds": seconds,
+        "mean_rate_hz": rate, "burst_statistics": asdict(stats),
+        "electrode_rates_hz": emap.round(3).tolist(), "stimulus_response": psth,
+        "config": culture.config.to_dict(), "wall_s": time.perf_counter() - wall0,
+    }
+    js = out / "culture-check.json"
+    js.write_text(json.dumps(summary, indent=1))
+    return [png, js]

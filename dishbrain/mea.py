@@ -66,7 +66,8 @@ REGION_NAMES = ("top_left", "top_right", "bottom_left", "bottom_right")
 def _check_range(owner: str, name: str, value, lo: float, hi: float, integer: bool = False) -> None:
     """Raise ValueError naming ``owner.name`` and the allowed range unless lo <= value <= hi."""
     kind = "an integer" if integer else "a finite number"
-    ok = isinstance(value, (int, np.integer)) if integer else isinstance(value, (int, float, np.number))
+    ok = (isinstance(value, (int, np.integer)) if integer
+          else isinstance(value, (int, float, np.number)))
     if isinstance(value, bool):
         ok = False
     if ok and not integer:

@@ -47,7 +47,6 @@ Replays
 
 from __future__ import annotations
 
-import ast
 import dataclasses
 import json
 import math

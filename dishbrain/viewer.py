@@ -8,7 +8,9 @@ One picture, drawn the same way live, when recording and in replays (``dishbrain
   code rises from 4 to 40 Hz; the motor regions shaded by their recent activity, "up" regions
   green and "down" regions magenta; feedback as a coloured border and banner, blue for the
   predictable stimulation after a hit, red for the unpredictable one after a miss;
-- a scrolling raster of the last few seconds of activity (spikes per electrode per 10 ms tick);
+- a scrolling raster of the last few seconds of activity (spikes per electrode per 10 ms tick;
+  rows: sensory, up, down, then the other electrodes; the stimulated sensory row tinted; event
+  marks on top);
 - live figures (player, condition, time, current rally, ARL, aces %, long rallies %, the
   published metrics of Kagan et al. 2022, Fig. 5) and a small ARL-per-minute curve.
 
@@ -32,10 +34,18 @@ layout in use (``decoder.layout``, ``motor_layout`` or ``layout``), ``last_count
 electrode in the last tick), ``encoder`` (current sensory slot and pulse rate) and
 ``feedback.last_feedback`` (``("predictable" | "unpredictable", t_ms)``).
 
-Example::
+The cost: about 0.3 us per step for a non-culture player (a wrapper layer and a clock read),
+a few us per step for the culture panel's ring buffers, and ~0.3-1 ms per drawn frame, i.e. a
+few % of the simulation's speed at 30 fps (``benchmarks/viewer_cost.py``).
 
-    dishbrain play --agent culture --minutes 2 --render --speed 1
-    dishbrain play --agent tracker --minutes 0.4 --record docs/tracker.gif
+Examples (the pictures in ``docs/`` come from the last three)::
+
+    dishbrain play --agent culture --minutes 2 --render            # watch, real time
+    dishbrain play --agent tracker --minutes 20 --render --speed max
+    dishbrain play --agent culture --minutes 0.4 --record docs/culture-play.gif
+    dishbrain play --agent culture --minutes 2 --trace --out runs/viewer-demo --quiet
+    dishbrain replay runs/viewer-demo/culture-stimulus-seed0.jsonl --png docs/viewer.png \\
+        --start 1.9545
 """
 
 from __future__ import annotations
@@ -733,9 +743,6 @@ class Painter:
             surface.blit(banner, box)
         elif model.last_event == EV_MISS and age < 0.5:
             pygame.draw.rect(surface, MISS, (x - 3, y - 3, w + 6, h + 6), width=3)
-        line = f"rally {model.rally_hits}   rallies {model.rallies}   hits {model.hits}"
-        surface.blit(self.text(line, TEXT, self.small), (x + 8, y + 8) if feedback is None
-                     else (x + 8, y + h - 22))
 
     def _paint_figures(self, surface, model) -> None:
         x, y, w, h = self.rects.figures

@@ -10,18 +10,18 @@ to the one that carries only what the culture receives:
 - ``StimulationObservation``: the 8-element vector of the culture's sensory stimulation (place
   code for the ball's height, rate code for its distance), from ``dishbrain.encoding``.
 
-Each wrapper is a pure function of ``DishBrain/Pong-v0``'s observation (plus, for the image, a
-short history of it), so a player can apply the same transform to observations it is handed
+Each wrapper is a pure function of ``DishBrain/Pong-v0``'s observation (plus, for a multi-frame
+image, a short history of it), so a player can apply the same transform to observations it is handed
 outside the wrapper (``agents.rl.SB3Agent.act``). ``INPUT_DESIGNS`` maps the names used by the
 players ("image", "positions", "stim") to the wrappers.
 
-Why motion is in the image and the positions but not in the stimulation vector: one frame of
-ball position cannot tell a ball coming from one going away, and a feed-forward network has no
-memory to work it out; the culture, a recurrent network, integrates its input over time. The
-first two designs therefore carry the motion explicitly (a lagged second frame; the velocity),
-so that the baselines are limited by their sample efficiency, not by an architecture without
-memory. The stimulation vector stays exactly what the culture receives (a frame stack could add
-history to it, but that would be a fourth design, not the paper's).
+Motion: one frame of positions cannot tell a ball coming from one going away, and a feed-forward
+network has no memory to work it out (the culture, a recurrent network, integrates its input over
+time). This game does not need it, though: the paddle (up to 6 units per step) outruns the ball's
+vertical motion (at most 2 units per step), so following the ball's height wins every rally
+(``agents.simple.TrackerAgent``). The defaults are therefore the single-time designs of the
+paper; ``PositionsObservation(velocity=True)`` and ``ImageObservation(frames=2)`` add the motion
+for experiments. The stimulation vector is exactly what the culture receives.
 """
 
 from __future__ import annotations
@@ -60,12 +60,13 @@ class ImageObservation(gym.ObservationWrapper):
     Channel 0 is the current frame, channel ``k`` the frame ``k * lag_steps`` steps earlier.
 
     Sizes: 40 px is the smallest round size above NatureCNN's minimum of 36 px (8x8/4, 4x4/2,
-    3x3/1 convolutions); one pixel is 15 court units, the paddle 17 pixels tall. The ball moves
-    ~2 units per 10 ms step, so consecutive frames are nearly identical: the second frame lags
-    by ``lag_steps`` = 10 steps (100 ms, ~1.4 px of ball travel), enough to show the direction.
+    3x3/1 convolutions); one pixel is 15 court units, the paddle 17-18 pixels tall, the ball
+    ``ball_px`` square. Default one frame (the paper's design). With ``frames=2`` the second
+    frame lags by ``lag_steps`` = 10 steps: the ball moves ~2 units per 10 ms step, so
+    consecutive frames are nearly identical, while 100 ms (~1.4 px of travel) shows the direction.
     """
 
-    def __init__(self, env: gym.Env, size: int = 40, frames: int = 2, lag_steps: int = 10,
+    def __init__(self, env: gym.Env, size: int = 40, frames: int = 1, lag_steps: int = 10,
                  ball_px: int = 2):
         super().__init__(env)
         if not (isinstance(size, int) and size >= 36):
@@ -117,19 +118,17 @@ class ImageObservation(gym.ObservationWrapper):
 
 
 class PositionsObservation(gym.ObservationWrapper):
-    """Ball x, ball y and paddle y (fractions of the court), plus the ball's velocity.
+    """Ball x, ball y and paddle y (fractions of the court), optionally the ball's velocity.
 
-    float32: ``[ball_x, ball_y, paddle_y]`` in [0, 1] and, with ``velocity=True`` (default),
-    ``[ball_vx, ball_vy]`` in [-1, 1] (fractions of the serve speeds; 0 while no ball is in
-    play, so "no ball" is visible too). ``velocity=False`` gives the three positions alone, the
-    design as described for Khajehnejad et al. [P]; the module docstring says why the default
-    adds the velocity.
+    float32: ``[ball_x, ball_y, paddle_y]`` in [0, 1], the paper's design (ball and paddle
+    positions, as described for Khajehnejad et al. [P]); with ``velocity=True`` also
+    ``[ball_vx, ball_vy]`` in [-1, 1] (fractions of the serve speeds; 0 while no ball is in play).
     """
 
     _POSITIONS = [OBS_BALL_X, OBS_BALL_Y, OBS_PADDLE_Y]
     _VELOCITY = [OBS_BALL_VX, OBS_BALL_VY]
 
-    def __init__(self, env: gym.Env, velocity: bool = True):
+    def __init__(self, env: gym.Env, velocity: bool = False):
         super().__init__(env)
         _pong_config(env)
         self.velocity = bool(velocity)

@@ -260,7 +260,8 @@ def test_trace_round_trip_and_replay(tmp_path):
                           wrappers=[trace_wrapper(log, agent)])
     meta, recs = read_trace(log)
     assert isinstance(recs, np.memmap) and len(recs) == result.steps + 1
-    assert meta["format"] == "dishbrain-trace" and meta["array"]["sensory"] == list(agent.culture.mea.sensory)
+    assert meta["format"] == "dishbrain-trace"
+    assert meta["array"]["sensory"] == list(agent.culture.mea.sensory)
     assert recs.dtype["counts"].shape == (64,) and recs["counts"].sum() > 0
     events = [json.loads(x) for x in log.read_text().splitlines()[1:-1]]
     hits = [e["step"] for e in events if e["kind"] == "hit"]

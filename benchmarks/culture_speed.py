@@ -1,0 +1,154 @@
+"""Speed and memory of the culture in the closed loop, per network size.
+
+    python benchmarks/culture_speed.py [--sizes 1000 5000 10000] [--seconds 20] [--dt-ms 0.5]
+                                       [--cold-cache] [--spike-file]
+
+For each size, in a fresh process: build the culture (timed: "build"), run 10 ms (timed:
+"first run"; this compiles the Cython code unless Brian2's cache already has it), then one long
+run of --seconds simulated seconds with a tick every 10 ms that reads the electrode counts and
+calls ``stimulate`` on one sensory electrode, as the place/rate encoder does. Prints the
+real-time factor (simulated s / wall s), the firing rate, the resident memory at the first tick
+and at the end, its range over the run (sampled every simulated second) and the process's peak.
+``--cold-cache`` points Brian2's Cython cache at an empty folder to time the first compile.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+
+def rss_mb() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+    return float("nan")
+
+
+def one_size(n: int, seconds: float, dt_ms: float, cold_cache: bool, spike_file: bool) -> dict:
+    if cold_cache:
+        import atexit
+        import shutil
+
+        from brian2 import prefs
+        cache = tempfile.mkdtemp(prefix="brian_cache_")
+        atexit.register(shutil.rmtree, cache, ignore_errors=True)
+        prefs.codegen.runtime.cython.cache_dir = cache
+
+    from dishbrain.culture import Culture, CultureConfig
+
+    t0 = time.perf_counter()
+    tmp = tempfile.TemporaryDirectory()
+    culture = Culture(CultureConfig(n_neurons=n, dt_ms=dt_ms), seed=0,
+                      spike_file=os.path.join(tmp.name, "spikes.bin") if spike_file else None)
+    build_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    culture.run(10.0)
+    first_run_s = time.perf_counter() - t0
+
+    sensory = culture.mea.sensory
+    state = {"k": 0, "rss": [], "rss_first": None, "total": 0, "cmd": None, "t0": 0.0,
+             "issued": 0}
+
+    def tick(t_ms: float, counts) -> None:
+        # What the place/rate encoder does every game step: read the counts; when the ball's
+        # band or distance changed, restart the train, at the old train's next pulse.
+        state["total"] += int(counts.sum())
+        k = state["k"]
+        electrode = sensory[(k // 100) % len(sensory)]          # the ball changes band every 1 s
+        rate = 4.0 + 36.0 * ((k // 10 % 30) / 30.0)             # and comes closer (4 -> 40 Hz)
+        cmd = (electrode, rate)
+        if state["cmd"] is None:
+            due = True
+        else:
+            period = 1000.0 / state["cmd"][1]
+            next_pulse = state["t0"] + math.ceil((t_ms - state["t0"]) / period - 1e-9) * period
+            due = cmd != state["cmd"] and next_pulse < t_ms + 10.0
+        if due:
+            if state["cmd"] is not None and state["cmd"][0] != electrode:
+                culture.stop_stimulation([state["cmd"][0]])
+            culture.stimulate([electrode], amplitude_mv=75.0, rate_hz=rate, duration_ms=1e6)
+            state["cmd"], state["t0"] = cmd, t_ms
+            state["issued"] += 1
+        if state["rss_first"] is None:
+            state["rss_first"] = rss_mb()
+        if k % 100 == 0:
+            state["rss"].append(rss_mb())
+        state["k"] = k + 1
+
+    t_start = culture.t_ms
+    t0 = time.perf_counter()
+    culture.run(seconds * 1000.0, tick=tick, tick_ms=10.0)
+    wall = time.perf_counter() - t0
+    simulated_s = (culture.t_ms - t_start) / 1000.0
+    return {
+        "n_neurons": n,
+        "dt_ms": dt_ms,
+        "simulated_s": simulated_s,
+        "wall_s": wall,
+        "realtime_factor": simulated_s / wall,
+        "build_s": build_s,
+        "first_run_s": first_run_s,
+        "ticks": state["k"],
+        "stimulate_calls": state["issued"],
+        "firing_rate_hz": culture.firing_rate_hz(),
+        "rss_first_tick_mb": state["rss_first"],
+        "rss_end_mb": rss_mb(),
+        "rss_min_mb": min(state["rss"]),
+        "rss_max_mb": max(state["rss"]),
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+        "n_synapses": int(len(culture.structure.pre)),
+        "cold_cache": cold_cache,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 5000, 10000])
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--dt-ms", type=float, default=0.5)
+    parser.add_argument("--cold-cache", action="store_true",
+                        help="compile into an empty Cython cache (times the first build)")
+    parser.add_argument("--spike-file", action="store_true", help="also stream spikes to disk")
+    parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.one is not None:
+        print(json.dumps(one_size(args.one, args.seconds, args.dt_ms, args.cold_cache,
+                                  args.spike_file)))
+        return
+
+    header = (f"{'neurons':>8} {'synapses':>9} {'dt ms':>6} {'x real time':>11} {'rate Hz':>8} "
+              f"{'build s':>8} {'1st run s':>9} {'RSS start->end MB':>18} {'range MB':>14} "
+              f"{'peak MB':>8}")
+    print(f"closed loop: one run of {args.seconds:g} s, tick every 10 ms (counts + stimulate)")
+    print(header)
+    for n in args.sizes:
+        cmd = [sys.executable, __file__, "--one", str(n), "--seconds", str(args.seconds),
+               "--dt-ms", str(args.dt_ms)]
+        if args.cold_cache:
+            cmd.append("--cold-cache")
+        if args.spike_file:
+            cmd.append("--spike-file")
+        out = subprocess.run(cmd, capture_output=True, text=True)
+        if out.returncode != 0:
+            print(f"{n:>8} failed:\n{out.stderr[-2000:]}")
+            continue
+        r = json.loads(out.stdout.strip().splitlines()[-1])
+        print(f"{r['n_neurons']:>8} {r['n_synapses']:>9} {r['dt_ms']:>6g} "
+              f"{r['realtime_factor']:>11.2f} {r['firing_rate_hz']:>8.2f} {r['build_s']:>8.1f} "
+              f"{r['first_run_s']:>9.1f} {r['rss_first_tick_mb']:>8.0f} -> {r['rss_end_mb']:<7.0f} "
+              f"{r['rss_min_mb']:>6.0f}-{r['rss_max_mb']:<6.0f} {r['peak_rss_mb']:>8.0f}",
+              flush=True)
+
+
+if __name__ == "__main__":
+    main()

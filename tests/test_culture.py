@@ -1,0 +1,541 @@
+"""Behaviour of the simulated culture on small networks (a few hundred neurons, short runs)."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from dishbrain.culture import SPIKE_RECORD_DTYPE, Culture, CultureConfig
+from dishbrain.culture_check import burst_statistics
+from dishbrain.mea import MEA
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+SMALL = CultureConfig(n_neurons=300)
+# No background noise: nothing fires unless the test makes it.
+QUIET = CultureConfig(n_neurons=200, noise_exc_sigma_mv=0.0, noise_inh_sigma_mv=0.0,
+                      homeostasis_enabled=False)
+
+
+def spike_forcer(culture, schedule):
+    """A tick callback (tick_ms = dt) that makes neurons spike at given times.
+
+    schedule: {t_ms: [neuron, ...]}; v is set above threshold at t_ms, so the neuron spikes in
+    that time step.
+    """
+    v = culture._b.neurons.variables["v"].get_value()
+    plan = {round(t / culture.config.dt_ms): list(n) for t, n in schedule.items()}
+
+    def tick(t_ms, counts):
+        k = round(t_ms / culture.config.dt_ms)
+        if k in plan:
+            v[plan[k]] = 0.05   # 50 mV, in volts
+    return tick
+
+
+# -- configuration ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("field,value", [
+    ("n_neurons", 5),
+    ("n_neurons", 1000.0),
+    ("exc_fraction", 1.2),
+    ("dt_ms", 0.0),
+    ("dt_ms", 2.0),
+    ("g_ee_per_ms", -0.1),
+    ("tau_exc_ms", float("nan")),
+    ("stp_enabled", "yes"),
+    ("exc_type_fractions", (0.5, 0.2, 0.1)),
+    ("inh_type_fractions", (1.0,)),
+    ("noise_interval_ms", 0.7),
+    ("g_ee_max_per_ms", 0.001),
+])
+def test_bad_config_values_raise_errors_naming_the_field(field, value):
+    with pytest.raises(ValueError, match=f"CultureConfig.{field} must be"):
+        CultureConfig(**{field: value})
+
+
+def test_config_error_states_the_allowed_range():
+    with pytest.raises(ValueError, match=r"dt_ms must be a finite number in \[0.01, 1.0\]"):
+        CultureConfig(dt_ms=5.0)
+
+
+def test_config_round_trips_through_dict():
+    cfg = CultureConfig(n_neurons=321, exc_type_fractions=(0.5, 0.3, 0.2))
+    assert CultureConfig.from_dict(cfg.to_dict()) == cfg
+
+
+# -- structure ----------------------------------------------------------------------------------
+
+def test_cell_types_sit_at_izhikevich_parameters_without_heterogeneity():
+    from dishbrain.culture import CELL_TYPES, IZHIKEVICH_PARAMETERS
+    c = Culture(dataclasses.replace(SMALL, heterogeneity=0.0), seed=3)
+    st = c.structure
+    for k, name in enumerate(CELL_TYPES):
+        sel = c.cell_type == k
+        assert sel.any()
+        got = np.column_stack([st.a[sel], st.b[sel], st.c_mv[sel], st.d_mv[sel]])
+        np.testing.assert_allclose(got, np.tile(IZHIKEVICH_PARAMETERS[name], (sel.sum(), 1)))
+    # With heterogeneity the parameters spread around them.
+    c2 = Culture(SMALL, seed=3)
+    assert np.unique(c2.structure.c_mv[c2.is_excitatory]).size > 100
+
+
+def test_structure_follows_config_and_dale():
+    c = Culture(SMALL, seed=3)
+    st = c.structure
+    assert c.n_neurons == 300 and c.is_excitatory.sum() == 240
+    assert c.neuron_positions_um.shape == (300, 2)
+    # Fixed in-degree: 80 excitatory and 20 inhibitory inputs per neuron, no self-connections.
+    n_in_e = np.bincount(st.post[c.is_excitatory[st.pre]], minlength=300)
+    n_in_i = np.bincount(st.post[~c.is_excitatory[st.pre]], minlength=300)
+    assert (n_in_e == 80).all() and (n_in_i == 20).all()
+    assert not np.any(st.pre == st.post)
+    # Connections are local: partners are closer than random pairs.
+    d = np.hypot(*(st.positions_um[st.pre] - st.positions_um[st.post]).T)
+    rng = np.random.default_rng(0)
+    a, b = rng.integers(0, 300, (2, 5000))
+    d_random = np.hypot(*(st.positions_um[a] - st.positions_um[b]).T)
+    assert np.median(d) < 0.7 * np.median(d_random)
+    # Delays = synaptic delay + distance / conduction velocity.
+    np.testing.assert_allclose(st.delay_ms, 1.0 + d / 300.0)
+    # Dale's law in the model: excitatory neurons drive ge only, inhibitory ones gi only.
+    assert set(np.unique(c._b.neurons.exc[:])) == {0.0, 1.0}
+    # Firing types: RS/IB/CH among E, FS/LTS among I.
+    assert set(c.cell_type[c.is_excitatory]) <= {0, 1, 2}
+    assert set(c.cell_type[~c.is_excitatory]) <= {3, 4}
+
+
+def test_same_seed_same_culture_and_activity_other_seed_differs():
+    counts = []
+    for seed in (7, 7, 8):
+        c = Culture(SMALL, seed=seed)
+        seen = []
+        c.run(300, tick=lambda t, n: seen.append(n.copy()))
+        counts.append(np.array(seen))
+    assert np.array_equal(counts[0], counts[1])
+    assert counts[0].sum() > 0
+    assert not np.array_equal(counts[0], counts[2])
+
+
+# -- spontaneous activity -----------------------------------------------------------------------
+
+def test_spontaneous_activity_is_sparse_with_network_bursts():
+    c = Culture(CultureConfig(n_neurons=400), seed=0)
+    t, i = c.record(20_000)
+    rate = c.firing_rate_hz()
+    assert 0.5 <= rate <= 5.0
+    assert rate == pytest.approx(len(t) / 400 / 20.0)
+    stats = burst_statistics(t, i, 400, 0.0, 20_000.0)
+    assert stats.n_bursts >= 3
+    assert stats.fraction_spikes_in_bursts > 0.3
+    assert stats.mean_participation > 0.2
+
+
+# -- the tick -----------------------------------------------------------------------------------
+
+def test_tick_gets_counts_every_tick_ms_and_can_stop_the_run():
+    c = Culture(SMALL, seed=1)
+    calls = []
+
+    def tick(t_ms, counts):
+        calls.append((t_ms, counts))
+        return False if t_ms >= 120 else None
+
+    c.run(500, tick=tick, tick_ms=20.0)
+    times = [t for t, _ in calls]
+    assert times == [0, 20, 40, 60, 80, 100, 120]   # exact multiples of tick_ms
+    for _, counts in calls:
+        assert counts.shape == (c.mea.n_electrodes,) and counts.dtype == np.int64
+    # Stopped at the tick that returned False: nothing after 120 ms was simulated.
+    assert c.t_ms == pytest.approx(120.0, abs=c.config.dt_ms)
+    # Counts are the recorded spikes: their sum equals spikes of recorded neurons.
+    calls.clear()
+    c2 = Culture(SMALL, seed=1)
+    seen = []
+    t, i = c2.record(200)
+    c3 = Culture(SMALL, seed=1)
+    c3.run(210, tick=lambda t_ms, n: seen.append(n.copy()), tick_ms=10.0)
+    per_electrode = c3._record @ np.bincount(i, minlength=300)
+    np.testing.assert_array_equal(np.sum(seen, axis=0), per_electrode)
+
+
+def test_an_error_in_the_tick_propagates_and_the_culture_stays_usable():
+    c = Culture(SMALL, seed=1)
+
+    def tick(t_ms, counts):
+        if t_ms >= 30:
+            raise KeyError("boom")
+
+    with pytest.raises(KeyError, match="boom"):
+        c.run(100, tick=tick)
+    assert c.t_ms == pytest.approx(30.0)
+    seen = []
+    c.run(20, tick=lambda t, n: seen.append(t))
+    assert seen == [30.0, 40.0]
+
+
+def test_tick_counts_cover_the_previous_interval_across_runs():
+    c = Culture(SMALL, seed=2)
+    seen = []
+    c.run(100, tick=lambda t, n: seen.append((t, n.sum())), tick_ms=10.0)
+    c.run(100, tick=lambda t, n: seen.append((t, n.sum())), tick_ms=10.0)
+    assert [t for t, _ in seen] == pytest.approx(list(np.arange(0, 200, 10.0)))
+    assert seen[0][1] == 0   # nothing simulated before t = 0
+
+
+# -- stimulation --------------------------------------------------------------------------------
+
+def _neurons_by_distance(c, electrode):
+    d = np.hypot(*(c.neuron_positions_um - c.mea.positions_um[electrode]).T)
+    return np.flatnonzero(d < 80), np.flatnonzero(d > 500)
+
+
+def _best_electrode(c, radius_um=60.0):
+    """The electrode with the most neurons within radius_um."""
+    d = np.hypot(c.neuron_positions_um[None, :, 0] - c.mea.positions_um[:, None, 0],
+                 c.neuron_positions_um[None, :, 1] - c.mea.positions_um[:, None, 1])
+    return int(np.argmax((d < radius_um).sum(axis=1)))
+
+
+def _pulse_times(c, duration_ms, tick=None, tick_ms=10.0):
+    """Run and return the pulse times (ms) and electrodes of the electrode group."""
+    from brian2 import SpikeMonitor
+    mon = SpikeMonitor(c._b.electrodes, name="test_pulses")
+    c._net.add(mon)
+    try:
+        c.run(duration_ms, tick=tick, tick_ms=tick_ms)
+        return np.asarray(mon.t_[:]) * 1e3, np.asarray(mon.i[:])
+    finally:
+        c._net.remove(mon)
+
+
+def test_stimulation_fires_neurons_near_the_electrode_and_not_far():
+    # 1,000 neurons: the density of a real culture's neighbourhood matters for locality.
+    c = Culture(CultureConfig(n_neurons=1000), seed=4)
+    e = c.mea.sensory[3]
+    near, far = _neurons_by_distance(c, e)
+    assert len(near) >= 3 and len(far) >= 300
+    c.run(500)
+    t0 = c.t_ms
+    c.stimulate([e], amplitude_mv=75.0, rate_hz=4.0, duration_ms=2500.0)
+    t, i = c.record(2500)
+    pulses = t0 + 250.0 * np.arange(10)
+
+    def response(group, offset_ms=0.0):
+        """Fraction of the group spiking within 20 ms of a pulse (averaged over pulses)."""
+        return float(np.mean([np.isin(group, i[(t >= p + offset_ms) & (t < p + offset_ms + 20.0)])
+                              .mean() for p in pulses]))
+
+    assert response(near) > 0.7
+    assert response(far) < 0.1
+    # Near neurons respond far above their own baseline (the 20 ms before the next pulse).
+    assert response(near) > 5 * response(near, offset_ms=220.0) + 0.5
+
+
+def test_stimulation_is_stronger_and_wider_at_150_mv():
+    responses = {}
+    for amp in (75.0, 150.0):
+        c = Culture(QUIET, seed=5)
+        e = 27
+        d = np.hypot(*(c.neuron_positions_um - c.mea.positions_um[e]).T)
+        ring = np.flatnonzero((d > 110) & (d < 160))
+        c.stimulate([e], amplitude_mv=amp, rate_hz=1.0, duration_ms=1.0)
+        t, i = c.record(3)   # the direct response only
+        responses[amp] = np.isin(ring, i).mean()
+    assert responses[150.0] > responses[75.0] + 0.3
+
+
+def test_periodic_pulses_start_at_once_and_stop_after_duration():
+    c = Culture(QUIET, seed=6)
+    c.run(50)
+    c.stimulate([27, 5], amplitude_mv=75.0, rate_hz=20.0, duration_ms=200.0)
+    t, e = _pulse_times(c, 400)
+    np.testing.assert_allclose(t[e == 27], [50, 100, 150, 200])
+    np.testing.assert_allclose(t[e == 5], [50, 100, 150, 200])
+    # A new call replaces the ongoing train; stop_stimulation ends it.
+    c.stimulate([27], amplitude_mv=75.0, rate_hz=100.0, duration_ms=1000.0)
+    t, e = _pulse_times(c, 50)
+    assert len(t) == 5 and set(e) == {27}
+    c.stop_stimulation([27])
+    t, e = _pulse_times(c, 50)
+    assert len(t) == 0
+
+
+def test_poisson_pulses_have_the_requested_rate():
+    c = Culture(QUIET, seed=6)
+    c.stimulate([27], amplitude_mv=75.0, rate_hz=40.0, duration_ms=5000.0, random_timing=True)
+    t, e = _pulse_times(c, 5000)
+    isi = np.diff(t)
+    assert 160 <= len(t) <= 240                 # 200 expected, sd ~14
+    assert 0.8 < isi.std() / isi.mean() < 1.2   # exponential intervals (CV 1)
+
+
+def test_stimulate_inside_a_tick_takes_effect_at_once():
+    c = Culture(QUIET, seed=8)
+    e = _best_electrode(c)
+    seen = {}
+
+    def tick(t_ms, counts):
+        seen[round(t_ms)] = counts[e]
+        if round(t_ms) == 100:
+            c.stimulate([e], amplitude_mv=75.0, rate_hz=1000.0 / 30, duration_ms=1.0)
+            assert c.t_ms == pytest.approx(100.0)
+
+    t, _ = _pulse_times(c, 150, tick=tick, tick_ms=10.0)
+    np.testing.assert_allclose(t, [100.0])      # the pulse fires in the tick's own time step
+    assert seen[100] == 0 and seen[110] > 0     # and its spikes show in [100, 110)
+
+
+def test_stimulate_rejects_bad_arguments():
+    c = Culture(QUIET, seed=0)
+    with pytest.raises(ValueError, match="electrode indices"):
+        c.stimulate([64], 75.0, 10.0, 100.0)
+    with pytest.raises(ValueError, match="rate_hz"):
+        c.stimulate([0], 75.0, 0.0, 100.0)
+    with pytest.raises(ValueError, match="amplitude_mv"):
+        c.stimulate([0], float("inf"), 10.0, 100.0)
+
+
+# -- plasticity ---------------------------------------------------------------------------------
+
+def _ee_synapse(c):
+    st = c.structure
+    ee = np.flatnonzero(c.is_excitatory[st.pre] & c.is_excitatory[st.post])
+    k = ee[0]
+    return k, int(st.pre[k]), int(st.post[k]), float(st.delay_ms[k])
+
+
+@pytest.mark.parametrize("order", ["pre_post", "post_pre"])
+def test_stdp_pairing_changes_the_synapse(order):
+    cfg = QUIET
+    c = Culture(cfg, seed=9)
+    k, pre, post, delay = _ee_synapse(c)
+    w0 = float(c._b.synapses.w[k])
+    lag = 10.0  # ms between arrival at the synapse and the postsynaptic spike
+    n_pairs = 20
+    schedule = {}
+    for p in range(n_pairs):
+        t_pre = 20.0 + 200.0 * p
+        # Arrival = t_pre + delay (rounded to dt by Brian2).
+        arrival = t_pre + round(delay / cfg.dt_ms) * cfg.dt_ms
+        t_post = arrival + lag if order == "pre_post" else arrival - lag
+        schedule.setdefault(t_pre, []).append(pre)
+        schedule.setdefault(t_post, []).append(post)
+    c.run(20.0 + 200.0 * n_pairs, tick=spike_forcer(c, schedule), tick_ms=cfg.dt_ms)
+    w1 = float(c._b.synapses.w[k])
+    a_plus = cfg.stdp_a_plus * cfg.g_ee_max_per_ms
+    if order == "pre_post":
+        expected = n_pairs * a_plus * np.exp(-lag / cfg.stdp_tau_plus_ms)
+    else:
+        expected = -n_pairs * a_plus * cfg.stdp_a_minus_ratio * np.exp(-lag / cfg.stdp_tau_minus_ms)
+    assert w1 - w0 == pytest.approx(expected, rel=0.05)
+
+
+def test_stdp_off_keeps_weights():
+    cfg = dataclasses.replace(QUIET, stdp_enabled=False)
+    c = Culture(cfg, seed=9)
+    k, pre, post, delay = _ee_synapse(c)
+    w0 = c._b.synapses.w[:].copy()
+    schedule = {20.0: [pre], 25.0 + delay: [post], 60.0: [post], 70.0: [pre]}
+    c.run(100, tick=spike_forcer(c, schedule), tick_ms=cfg.dt_ms)
+    np.testing.assert_array_equal(c._b.synapses.w[:], w0)
+
+
+def test_homeostatic_scaling_scales_up_the_inputs_of_silent_neurons():
+    cfg = dataclasses.replace(QUIET, homeostasis_enabled=True)
+    c = Culture(cfg, seed=9)
+    plastic = c._b.synapses.plastic[:] > 0
+    w0 = c._b.synapses.w[:].copy()
+    c.run(2500)   # scaling at t = 0, 1 and 2 s; the rate estimate decays from the target
+    w1 = c._b.synapses.w[:]
+    k = np.arange(3)
+    factor = np.prod(1 + cfg.homeostasis_rate * (1 - np.exp(-k / cfg.homeostasis_tau_s)))
+    free = plastic & (w0 * factor < cfg.g_ee_max_per_ms)
+    np.testing.assert_allclose(w1[free], w0[free] * factor, rtol=1e-9)
+    np.testing.assert_array_equal(w1[~plastic], w0[~plastic])
+    assert factor > 1
+
+
+def _conductance_jumps(c, k, spike_times):
+    """The jump of ge in the target of synapse k at each arrival of a forced presynaptic spike.
+
+    Quiet network: the presynaptic neuron spikes only when forced; other inputs of the target
+    may still fire in response, so only the steps where this synapse delivers are read.
+    """
+    st = c.structure
+    pre, post = int(st.pre[k]), int(st.post[k])
+    dt = c.config.dt_ms
+    ge = c._b.neurons.variables["ge"].get_value()
+    decay = np.exp(-dt / c.config.tau_exc_ms)
+    steps = round(float(c._b.synapses.delay[k] / 1e-3) / dt)
+    arrivals = {round(t / dt) + steps for t in spike_times}
+    force = spike_forcer(c, {t: [pre] for t in spike_times})
+    trace = {}
+
+    def tick(t_ms, counts):
+        trace[round(t_ms / dt)] = float(ge[post])   # before this step: includes step - 1
+        force(t_ms, counts)
+
+    c.run(spike_times[-1] - c.t_ms + 20.0, tick=tick, tick_ms=dt)
+    # The synaptic event at step a shows in ge read at step a + 1; ge decays once in between.
+    return np.array([trace[a + 1] - trace[a] * decay for a in sorted(arrivals)])
+
+
+def test_100hz_train_depresses_excitatory_synapses():
+    c = Culture(QUIET, seed=10)
+    st = c.structure
+    k = np.flatnonzero(c.is_excitatory[st.pre] & c.is_excitatory[st.post])[0]
+    jumps = _conductance_jumps(c, k, [20.0 + 10.0 * n for n in range(10)])
+    assert len(jumps) == 10
+    w = float(c._b.synapses.w[k])
+    assert jumps[0] == pytest.approx(w, rel=1e-6)          # rested synapse: full weight
+    assert np.all(np.diff(jumps) < 0)                        # every spike weaker than the last
+    assert jumps[-1] < 0.2 * jumps[0]
+    # Recovery with tau_rec = 800 ms: after 3 s the synapse is nearly rested again.
+    again = _conductance_jumps(c, k, [c.t_ms + 3000.0])
+    assert again[0] > 0.95 * w
+
+
+def test_excitatory_synapses_onto_lts_facilitate():
+    c = Culture(QUIET, seed=10)
+    st = c.structure
+    lts = c.cell_type[st.post] == 4
+    k = np.flatnonzero(c.is_excitatory[st.pre] & lts)[0]
+    jumps = _conductance_jumps(c, k, [20.0 + 20.0 * n for n in range(5)])
+    assert len(jumps) == 5
+    assert jumps[-1] > 2 * jumps[0]
+
+
+# -- persistence --------------------------------------------------------------------------------
+
+def _counts_log(c, duration, stim_at=None):
+    seen = []
+
+    def tick(t_ms, counts):
+        seen.append(counts.copy())
+        if stim_at is not None and round(t_ms) == stim_at:
+            c.stimulate([3, 40], amplitude_mv=150.0, rate_hz=50.0, duration_ms=400.0,
+                        random_timing=True)
+            c.stimulate([27], amplitude_mv=75.0, rate_hz=25.0, duration_ms=400.0)
+
+    c.run(duration, tick=tick, tick_ms=10.0)
+    return np.array(seen)
+
+
+def test_save_then_load_continues_bit_identically(tmp_path):
+    cfg = dataclasses.replace(SMALL, homeostasis_interval_ms=100.0)
+    a = Culture(cfg, seed=11)
+    full = _counts_log(a, 1000, stim_at=300)
+
+    b = Culture(cfg, seed=11)
+    first = _counts_log(b, 500, stim_at=300)
+    b.save(tmp_path / "culture.npz")
+    c = Culture.load(tmp_path / "culture.npz")
+    assert c.t_ms == pytest.approx(500.0)
+    assert c.config == cfg and c.seed == 11
+    second = _counts_log(c, 500)
+
+    assert full.sum() > 0
+    np.testing.assert_array_equal(np.concatenate([first, second]), full)
+    np.testing.assert_array_equal(c._b.synapses.w[:], a._b.synapses.w[:])
+    np.testing.assert_array_equal(c._b.neurons.v[:], a._b.neurons.v[:])
+    assert c.firing_rate_hz() == pytest.approx(a.firing_rate_hz())
+
+
+# -- spike streaming ----------------------------------------------------------------------------
+
+def test_spike_file_streams_every_spike(tmp_path):
+    path = tmp_path / "spikes.bin"
+    cfg = dataclasses.replace(SMALL, spike_file_chunk_ms=100.0)
+    c = Culture(cfg, seed=12, spike_file=path)
+    ref = Culture(cfg, seed=12)
+    t_ref, i_ref = ref.record(450)
+    c.run(250)
+    size_mid = path.stat().st_size
+    c.run(200)
+    rec = np.fromfile(path, dtype=SPIKE_RECORD_DTYPE)
+    assert size_mid > 0
+    assert len(rec) == len(t_ref) > 0
+    np.testing.assert_allclose(rec["t_ms"], t_ref)
+    np.testing.assert_array_equal(rec["neuron"], i_ref)
+    # The monitor is emptied at each flush: memory stays flat.
+    assert int(c._stream_mon.variables["N"].get_value()) == 0
+
+
+def test_record_leaves_no_monitor_behind():
+    c = Culture(SMALL, seed=13)
+    n_objects = len(c._net.objects)
+    t, i = c.record(100)
+    assert len(c._net.objects) == n_objects
+    assert t.dtype == np.float64 and i.dtype == np.int32 and len(t) == len(i)
+
+
+def test_culture_on_a_custom_mea():
+    from dishbrain.mea import MEAConfig
+    mea = MEA(MEAConfig(rows=4, cols=6, pitch_um=300.0))
+    c = Culture(CultureConfig(n_neurons=150), mea=mea, seed=0)
+    seen = []
+    c.run(30, tick=lambda t, n: seen.append(n.shape))
+    assert seen == [(24,)] * 3
+
+
+# -- code generation ----------------------------------------------------------------------------
+
+@pytest.fixture
+def numpy_target():
+    import dishbrain.culture as culture_module
+    saved = culture_module._TARGET
+    culture_module._TARGET = "numpy"
+    yield
+    culture_module._TARGET = saved
+    from brian2 import prefs
+    prefs.codegen.target = saved or "cython"
+
+
+def test_numpy_fallback_runs_the_same_model(numpy_target):
+    c = Culture(CultureConfig(n_neurons=150), seed=1)
+    c.stimulate([27], 75.0, 40.0, 100.0, random_timing=True)
+    seen = []
+    c.run(200, tick=lambda t, n: seen.append(n.copy()))
+    assert sum(s.sum() for s in seen) > 0
+
+
+def test_missing_compiler_falls_back_to_numpy_with_a_warning(monkeypatch):
+    import dishbrain.culture as culture_module
+    from brian2.codegen.runtime.cython_rt import CythonCodeObject
+    monkeypatch.setattr(culture_module, "_TARGET", None)
+    monkeypatch.setattr(CythonCodeObject, "is_available", classmethod(lambda cls: False))
+    with pytest.warns(RuntimeWarning, match="falls back to the numpy target"):
+        assert culture_module._codegen_target() == "numpy"
+    monkeypatch.setattr(culture_module, "_TARGET", "cython")
+
+
+def test_culture_check_writes_the_figure_and_numbers(tmp_path):
+    import json
+
+    from dishbrain.culture_check import culture_check
+    paths = culture_check(tmp_path / "check", n_neurons=200, seconds=3, seed=1, progress=False)
+    png, js = paths
+    assert png.suffix == ".png" and png.stat().st_size > 10_000
+    summary = json.loads(js.read_text())
+    assert summary["n_neurons"] == 200
+    assert len(summary["electrode_rates_hz"]) == 8 and len(summary["electrode_rates_hz"][0]) == 8
+    assert summary["stimulus_response"]["p_spike_20ms_near"] > 0.5
+    assert "bursts_per_min" in summary["burst_statistics"]
+
+
+def test_burst_detection_finds_synthetic_bursts():
+    from dishbrain.culture_check import burst_statistics
+    rng = np.random.default_rng(0)
+    n = 100
+    background_t = rng.uniform(0, 10_000, 1000)             # 1 Hz per neuron
+    background_i = rng.integers(0, n, 1000)
+    burst_t = np.concatenate([s + rng.uniform(0, 100, 300) for s in (2000, 5000, 8000)])
+    burst_i = rng.integers(0, n, 900)
+    t = np.concatenate([background_t, burst_t])
+    i = np.concatenate([background_i, burst_i])
+    stats = burst_statistics(t, i, n, 0.0, 10_000.0)
+    assert stats.n_bursts == 3
+    assert stats.mean_interval_s == pytest.approx(3.0, abs=0.05)
+    assert 80 <= stats.mean_duration_ms <= 130
+    assert stats.fraction_spikes_in_bursts == pytest.approx(900 / 1900, abs=0.05)
