@@ -218,7 +218,9 @@ def make_culture_agent(seed: int = 0, condition: str = "stimulus", n_neurons: in
                                       and n_neurons >= 1):
         raise ValueError(f"n_neurons must be a whole number >= 1, got {n_neurons!r}")
 
-    from dishbrain.culture import Culture, CultureConfig
+    from dishbrain.culture import Culture, CultureConfig, ensure_compiled
+
+    ensure_compiled()  # the first culture in a fresh environment compiles, with a message
 
     config = None
     if culture_config is not None or state_in is None:

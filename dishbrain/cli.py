@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 from agents.registry import player_names
+from dishbrain.feedback import FEEDBACK_RULES
 
 
 class UsageError(Exception):
@@ -33,6 +34,18 @@ def _positive_float(name: str):
             raise argparse.ArgumentTypeError(f"{name} must be a number > 0, got {text!r}") from None
         if not value > 0 or value != value or value == float("inf"):
             raise argparse.ArgumentTypeError(f"{name} must be a number > 0, got {text!r}")
+        return value
+    return parse
+
+
+def _positive_int(name: str):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = 0
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"{name} must be a whole number >= 1, got {text!r}")
         return value
     return parse
 
@@ -271,6 +284,28 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_culture_check(args: argparse.Namespace) -> int:
+    from dishbrain.culture import ensure_compiled
+    from dishbrain.culture_check import culture_check
+
+    out = _writable_dir(Path(args.out))
+    ensure_compiled()
+    try:
+        paths = culture_check(out, n_neurons=args.neurons, seconds=args.seconds, seed=args.seed)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    for path in paths:
+        print(path)
+    return 0
+
+
+def cmd_warmup(args: argparse.Namespace) -> int:
+    from dishbrain.culture import warm_cache
+
+    warm_cache(verbose=True)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dishbrain", description=(
         "An in-silico DishBrain: simulated cortical cultures on a virtual MEA play Pong."))
@@ -293,8 +328,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     culture = p.add_argument_group("culture player")
     culture.add_argument("--condition", default="stimulus",
-                         choices=["stimulus", "silent", "no-feedback", "rest"])
-    culture.add_argument("--neurons", type=int, default=None, help="culture size (default 1000)")
+                         choices=list(FEEDBACK_RULES))
+    culture.add_argument("--neurons", type=_positive_int("neurons"), default=None, help="culture size (default 1000)")
     culture.add_argument("--load-state", metavar="FILE", help="start from a saved culture")
     culture.add_argument("--save-state", metavar="FILE", help="save the culture after the session")
     p.set_defaults(func=cmd_play)
@@ -337,6 +372,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--png", metavar="FILE",
                    help="save the picture at --start (default: the end) to FILE.png and exit")
     p.set_defaults(func=cmd_replay)
+
+    p = sub.add_parser("culture-check", help="a culture's spontaneous activity and stimulus "
+                                             "responses: raster, firing map, PSTH (PNG + JSON)")
+    p.add_argument("--out", default="runs/culture-check", help="folder for the figure")
+    p.add_argument("--neurons", type=_positive_int("neurons"), default=1000)
+    p.add_argument("--seconds", type=_positive_float("seconds"), default=60.0,
+                   help="spontaneous activity to record (default 60)")
+    p.add_argument("--seed", type=_seed, default=0)
+    p.set_defaults(func=cmd_culture_check)
+
+    p = sub.add_parser("warmup", help="compile the culture model into Brian2's cache now "
+                                      "(otherwise the first culture does it, ~1 minute)")
+    p.set_defaults(func=cmd_warmup)
 
     p = sub.add_parser("report", help="regenerate a run folder's report from its logs")
     p.add_argument("run", metavar="RUN_FOLDER")

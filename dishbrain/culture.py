@@ -817,6 +817,35 @@ def warm_cache(verbose: bool = True) -> float:
     return seconds
 
 
+def _compiled_marker() -> Path | None:
+    """A file in Brian2's Cython cache that says this version of the model was compiled there."""
+    if _codegen_target() != "cython":
+        return None
+    import hashlib
+    import brian2
+    from brian2.codegen.runtime.cython_rt.extension_manager import get_cython_cache_dir
+
+    digest = hashlib.sha1(Path(__file__).read_bytes() + brian2.__version__.encode()).hexdigest()
+    return Path(get_cython_cache_dir()) / f"dishbrain-model-{digest[:16]}.ok"
+
+
+def ensure_compiled(verbose: bool = True) -> None:
+    """Compile the model once per environment (`warm_cache`), with a message; then a no-op.
+
+    Called before a culture is built by the CLI and the experiment runner (before its workers
+    start, so that parallel sessions do not all compile the same code at once).
+    """
+    marker = _compiled_marker()
+    if marker is None or marker.exists():
+        return
+    warm_cache(verbose=verbose)
+    try:
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.touch()
+    except OSError:
+        pass
+
+
 # ---------------------------------------------------------------------------------------------
 # The culture
 # ---------------------------------------------------------------------------------------------

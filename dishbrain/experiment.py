@@ -99,6 +99,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from dishbrain.feedback import FEEDBACK_RULES
+
 __all__ = [
     "CONDITIONS",
     "ConfigError",
@@ -120,7 +122,7 @@ __all__ = [
 ]
 
 #: The conditions of Kagan et al. 2022 (PROTOCOL.md): the culture's feedback rule after a miss.
-CONDITIONS = ("stimulus", "silent", "no-feedback", "rest")
+CONDITIONS = tuple(FEEDBACK_RULES)  # "stimulus", "silent", "no-feedback", "rest"
 #: The published analysis windows (Kagan et al. 2022, Fig. 5): minutes 0-5 versus 5-20.
 DEFAULT_WINDOWS = ((0.0, 5.0), (5.0, 20.0))
 DEFAULT_CONDITIONS = ("stimulus", "silent", "no-feedback")
@@ -1021,6 +1023,10 @@ def run(config: RunConfig, run_dir: str | Path, executor: Executor | None = None
                          "to_run": len(todo)},
         }
         _write_manifest(run_dir, record)
+        if any(s.player == "culture" for s in todo):
+            from dishbrain.culture import ensure_compiled
+
+            ensure_compiled()  # once, here, not in every worker at the same time
         bar = None
         if progress and todo:
             from tqdm.auto import tqdm

@@ -248,9 +248,6 @@ def test_cli_play_culture_save_then_load_state(tmp_path, capsys):
     assert "no saved culture at" in capsys.readouterr().err
 
 
-@pytest.mark.xfail(raises=TypeError, strict=False,
-                   reason="dishbrain/culture.py: after a run stopped from a tick, Brian2 leaves "
-                          "Network.t_ as a VariableView and Culture.t_ms/save() fail on float()")
 def test_real_session_stopped_early_ends_cleanly_and_saves(tmp_path):
     from agents.culture import make_culture_agent
     from dishbrain.culture import Culture
