@@ -200,13 +200,18 @@ def make_culture_agent(seed: int = 0, condition: str = "stimulus", n_neurons: in
                        layout: str | None = None, culture_config=None,
                        encoder_config: EncoderConfig | dict | None = None,
                        decoder_config: DecoderConfig | dict | None = None,
-                       feedback_config: FeedbackConfig | dict | None = None) -> CultureAgent:
+                       feedback_config: FeedbackConfig | dict | None = None,
+                       backend: str | None = None) -> CultureAgent:
     """Build (or load, from `state_in`) a culture and wire it as a player of `condition`.
 
     Configs may be given as dataclasses or as dicts of their fields. `n_neurons` (default: the
     culture config's) and `culture_config` shape a new culture; with `state_in` the saved culture
     is loaded, and they must agree with it if given. `layout` picks the decoder's motor layout.
     The culture is saved to `state_out` after each session (also one stopped early).
+    `backend`: "standalone" (compiled C++, fast; built once per configuration and cached),
+    "runtime" (Brian2 runtime) or "auto" (standalone where a C++ compiler exists, else runtime
+    with a warning); None: the environment variable DISHBRAIN_CULTURE_BACKEND, else "auto".
+    Saved cultures load on either backend.
     """
     # Everything that can be wrong with the options fails before the slow part (Brian2).
     feedback = make_feedback(condition, _config(FeedbackConfig, feedback_config, "feedback_config"))
@@ -218,21 +223,33 @@ def make_culture_agent(seed: int = 0, condition: str = "stimulus", n_neurons: in
                                       and n_neurons >= 1):
         raise ValueError(f"n_neurons must be a whole number >= 1, got {n_neurons!r}")
 
-    from dishbrain.culture import Culture, CultureConfig, ensure_compiled
+    import os
 
-    ensure_compiled()  # the first culture in a fresh environment compiles, with a message
+    from dishbrain.culture import CultureConfig, ensure_compiled
+    from dishbrain.culture_standalone import BACKENDS, make_culture, standalone_available
+
+    if backend is None:
+        backend = os.environ.get("DISHBRAIN_CULTURE_BACKEND", "auto")
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {list(BACKENDS)}, got {backend!r}")
+    if backend == "auto":
+        backend = "standalone" if standalone_available()[0] else "runtime"
+    if backend == "standalone" and not standalone_available()[0]:
+        raise ValueError(f"backend 'standalone' unavailable: {standalone_available()[1]}")
+    if backend == "runtime":
+        ensure_compiled()  # the first culture in a fresh environment compiles, with a message
 
     config = None
     if culture_config is not None or state_in is None:
         config = _config(CultureConfig, culture_config, "culture_config")
         if n_neurons is not None:
             config = dataclasses.replace(config, n_neurons=n_neurons)
-    info: dict[str, Any] = {}
+    info: dict[str, Any] = {"backend": backend}
     if state_in is not None:
         path = Path(state_in)
         if not path.exists():
             raise ValueError(f"no saved culture at {str(path)!r}")
-        culture = Culture.load(path)
+        culture = make_culture(backend=backend, path=path)
         if n_neurons is not None and n_neurons != culture.n_neurons:
             raise ValueError(f"n_neurons={n_neurons} does not match the saved culture's "
                              f"{culture.n_neurons} neurons ({str(path)!r})")
@@ -241,10 +258,12 @@ def make_culture_agent(seed: int = 0, condition: str = "stimulus", n_neurons: in
                              "a loaded culture keeps its own configuration")
         info["state_in"] = str(path)
     else:
-        culture = Culture(config, seed=seed)
+        culture = make_culture(config, seed=seed, backend=backend)
     if state_out is not None:
         info["state_out"] = str(state_out)
     encoder = DishBrainEncoder(encoder_config)
     decoder = MotorDecoder(culture.mea, decoder_config)
+    if hasattr(culture, "prepare"):
+        culture.prepare(decoder.tick_ms)  # the one-off compile, with a message, before the game
     return CultureAgent(culture, encoder, decoder, feedback, seed=seed, state_out=state_out,
                         info=info)

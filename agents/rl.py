@@ -70,8 +70,12 @@ HYPERPARAMETERS: dict[str, dict[str, Any]] = {
         # zoo 250 env steps = 250 gradient steps there; 1,000 env steps keeps 250 gradient steps
         # between target-network updates with one gradient step per 4 env steps.
         "target_update_interval": 1_000,
-        # Fractions of the session's steps (learn's total_timesteps): 2.4 min of 20 exploring.
-        "exploration_fraction": 0.12,
+        # epsilon falls linearly from 1 to exploration_final_eps over exploration_steps. The zoo
+        # sets exploration_fraction 0.12 of the training budget; here 0.12 of one session =
+        # 14,400 steps (2.4 game min), counted in steps rather than as a fraction of learn's
+        # budget, so that a longer run (a sample-efficiency curve) begins exactly as a 20-min
+        # session does. (Replaces SB3's exploration_fraction; None restores it.)
+        "exploration_steps": 14_400,
         "exploration_final_eps": 0.1,
         "policy_kwargs": {"net_arch": [256, 256]},
     },
@@ -114,6 +118,9 @@ IMAGE_OVERRIDES: dict[str, dict[str, Any]] = {
     },
 }
 
+#: Hyperparameters of the players that SB3's constructors do not take, by algorithm.
+_PLAYER_HYPERPARAMETERS = {"dqn": {"exploration_steps"}, "a2c": set(), "ppo": set()}
+
 #: Settings SB3Agent owns (not hyperparameters).
 _RESERVED = {"policy", "env", "seed", "device", "verbose", "tensorboard_log", "_init_setup_model"}
 
@@ -141,6 +148,23 @@ def hyperparameters(algorithm: str, obs: str = "positions") -> dict[str, Any]:
     if obs == "image":
         params.update(copy.deepcopy(IMAGE_OVERRIDES.get(algorithm, {})))
     return params
+
+
+class StepsLinearSchedule:
+    """Linear from `start` to `end` over the first `steps` env steps of the model's life.
+
+    SB3 evaluates schedules on ``progress_remaining = 1 - num_timesteps / total`` of the current
+    ``learn`` call, where `total` is the model's step count at that call's end; this turns it
+    back into steps.
+    """
+
+    def __init__(self, start: float, end: float, steps: int, total: int):
+        self.start, self.end, self.steps, self.total = start, end, steps, total
+
+    def __call__(self, progress_remaining: float) -> float:
+        done = (1.0 - progress_remaining) * self.total
+        fraction = min(1.0, done / self.steps) if self.steps > 0 else 1.0
+        return self.start + fraction * (self.end - self.start)
 
 
 class OneSession(gym.Wrapper):
@@ -206,7 +230,8 @@ class SB3Agent(Agent):
         if torch_threads is not None and not (isinstance(torch_threads, int) and torch_threads >= 1):
             raise ValueError(f"torch_threads must be an integer >= 1 or None, got {torch_threads!r}")
         self._cls = _algorithm_class(algorithm)  # raises the install hint without the extra
-        allowed = set(inspect.signature(self._cls.__init__).parameters) - _RESERVED - {"self"}
+        allowed = (set(inspect.signature(self._cls.__init__).parameters) - _RESERVED - {"self"}
+                   | _PLAYER_HYPERPARAMETERS[algorithm])
         unknown = sorted(set(overrides) - allowed)
         if unknown:
             raise ValueError(f"unknown {algorithm} hyperparameter(s) {unknown}; "
@@ -257,8 +282,19 @@ class SB3Agent(Agent):
 
     def _build(self, env) -> None:
         self._set_threads()
+        params = copy.deepcopy(self.hyperparameters)
+        for name in _PLAYER_HYPERPARAMETERS[self.algorithm]:
+            params.pop(name, None)
         self.model = self._cls(self.policy, env, seed=self.seed, device=self.device, verbose=0,
-                               **copy.deepcopy(self.hyperparameters))
+                               **params)
+
+    def _schedule_exploration(self, n_steps: int) -> None:
+        """DQN's epsilon over exploration_steps of the model's life (see HYPERPARAMETERS)."""
+        steps = self.hyperparameters.get("exploration_steps")
+        if self.algorithm == "dqn" and steps is not None:
+            self.model.exploration_schedule = StepsLinearSchedule(
+                self.model.exploration_initial_eps, self.model.exploration_final_eps,
+                int(steps), self.model.num_timesteps + n_steps)
 
     def reset(self, seed: int | None = None) -> None:
         """A new session: `seed` seeds the next model built (and the game, via ``play``)."""
@@ -287,6 +323,7 @@ class SB3Agent(Agent):
             if seed is not None:
                 self.model.get_env().seed(seed)
         start = self.model.num_timesteps
+        self._schedule_exploration(n_steps)
 
         class StopAtSessionEnd(BaseCallback):
             def _on_step(self) -> bool:

@@ -2,6 +2,7 @@
 
     python benchmarks/culture_speed.py [--sizes 1000 5000 10000] [--seconds 20] [--dt-ms 0.5]
                                        [--cold-cache] [--spike-file]
+                                       [--backends runtime standalone]
 
 For each size, in a fresh process: build the culture (timed: "build"), run 10 ms (timed:
 "first run"; this compiles the Cython code unless Brian2's cache already has it), then one long
@@ -10,6 +11,13 @@ calls ``stimulate`` on one sensory electrode, as the place/rate encoder does. Pr
 real-time factor (simulated s / wall s), the firing rate, the resident memory at the first tick
 and at the end, its range over the run (sampled every simulated second) and the process's peak.
 ``--cold-cache`` points Brian2's Cython cache at an empty folder to time the first compile.
+
+``--backends``: "runtime" (Brian2 runtime/Cython, ``Culture``) and/or "standalone" (compiled C++
+in lock-step with Python, ``dishbrain.culture_standalone.StandaloneCulture``), side by side. For
+the standalone backend "compile s" is the one-off build of the binary (0.0 when cached; with
+--cold-cache into an empty cache folder), CPU s counts this process and the binary (its child),
+and the peak memory is the larger of the two processes' peaks. The load average is printed with
+each row: on a busy machine, compare CPU time rather than wall time.
 """
 
 from __future__ import annotations
@@ -33,7 +41,14 @@ def rss_mb() -> float:
     return float("nan")
 
 
-def one_size(n: int, seconds: float, dt_ms: float, cold_cache: bool, spike_file: bool) -> dict:
+def one_size(n: int, seconds: float, dt_ms: float, cold_cache: bool, spike_file: bool,
+             backend: str = "runtime") -> dict:
+    if cold_cache and backend == "standalone":
+        import atexit
+        import shutil
+        cache = tempfile.mkdtemp(prefix="dishbrain_standalone_")
+        atexit.register(shutil.rmtree, cache, ignore_errors=True)
+        os.environ["DISHBRAIN_STANDALONE_CACHE"] = cache
     if cold_cache:
         import atexit
         import shutil
@@ -47,9 +62,18 @@ def one_size(n: int, seconds: float, dt_ms: float, cold_cache: bool, spike_file:
 
     t0 = time.perf_counter()
     tmp = tempfile.TemporaryDirectory()
-    culture = Culture(CultureConfig(n_neurons=n, dt_ms=dt_ms), seed=0,
-                      spike_file=os.path.join(tmp.name, "spikes.bin") if spike_file else None)
+    cls = Culture
+    if backend == "standalone":
+        from dishbrain.culture_standalone import StandaloneCulture as cls
+    culture = cls(CultureConfig(n_neurons=n, dt_ms=dt_ms), seed=0,
+                  spike_file=os.path.join(tmp.name, "spikes.bin") if spike_file else None)
     build_s = time.perf_counter() - t0
+    compile_s = 0.0
+    if backend == "standalone":
+        from dishbrain.culture_standalone import ensure_build
+        t0 = time.perf_counter()
+        ensure_build(culture.config, culture.mea, 10.0, spike_file, verbose=False)
+        compile_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     culture.run(10.0)
     first_run_s = time.perf_counter() - t0
@@ -85,9 +109,14 @@ def one_size(n: int, seconds: float, dt_ms: float, cold_cache: bool, spike_file:
         state["k"] = k + 1
 
     t_start = culture.t_ms
+    ch0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu0 = time.process_time()
     t0 = time.perf_counter()
     culture.run(seconds * 1000.0, tick=tick, tick_ms=10.0)
     wall = time.perf_counter() - t0
+    ch1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (time.process_time() - cpu0 + ch1.ru_utime - ch0.ru_utime + ch1.ru_stime
+           - ch0.ru_stime)
     simulated_s = (culture.t_ms - t_start) / 1000.0
     return {
         "n_neurons": n,
@@ -105,6 +134,14 @@ def one_size(n: int, seconds: float, dt_ms: float, cold_cache: bool, spike_file:
         "rss_min_mb": min(state["rss"]),
         "rss_max_mb": max(state["rss"]),
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+        # The compiled binary's own peak (the children's peak would include the compiler).
+        "child_peak_rss_mb": getattr(culture, "last_run_info", {}).get("peak_rss_mb_binary", 0.0),
+        "cpu_s": cpu,
+        "python_cpu_s": getattr(culture, "last_run_info", {}).get("cpu_s_python", cpu),
+        "cpu_realtime_factor": simulated_s / cpu,
+        "compile_s": compile_s,
+        "backend": backend,
+        "loadavg": os.getloadavg()[0],
         "n_synapses": int(len(culture.structure.pre)),
         "cold_cache": cold_cache,
     }
@@ -118,36 +155,42 @@ def main() -> None:
     parser.add_argument("--cold-cache", action="store_true",
                         help="compile into an empty Cython cache (times the first build)")
     parser.add_argument("--spike-file", action="store_true", help="also stream spikes to disk")
+    parser.add_argument("--backends", nargs="+", default=["runtime", "standalone"],
+                        choices=["runtime", "standalone"])
+    parser.add_argument("--backend", default="runtime", help=argparse.SUPPRESS)
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     if args.one is not None:
         print(json.dumps(one_size(args.one, args.seconds, args.dt_ms, args.cold_cache,
-                                  args.spike_file)))
+                                  args.spike_file, args.backend)))
         return
 
     header = (f"{'neurons':>8} {'synapses':>9} {'dt ms':>6} {'x real time':>11} {'rate Hz':>8} "
               f"{'build s':>8} {'1st run s':>9} {'RSS start->end MB':>18} {'range MB':>14} "
-              f"{'peak MB':>8}")
+              f"{'peak MB':>8} {'backend':>10} {'compile s':>9} {'CPU s':>6} {'x (CPU)':>7} "
+              f"{'load':>5}")
     print(f"closed loop: one run of {args.seconds:g} s, tick every 10 ms (counts + stimulate)")
     print(header)
-    for n in args.sizes:
+    for n, backend in [(n, b) for n in args.sizes for b in args.backends]:
         cmd = [sys.executable, __file__, "--one", str(n), "--seconds", str(args.seconds),
-               "--dt-ms", str(args.dt_ms)]
+               "--dt-ms", str(args.dt_ms), "--backend", backend]
         if args.cold_cache:
             cmd.append("--cold-cache")
         if args.spike_file:
             cmd.append("--spike-file")
         out = subprocess.run(cmd, capture_output=True, text=True)
         if out.returncode != 0:
-            print(f"{n:>8} failed:\n{out.stderr[-2000:]}")
+            print(f"{n:>8} {backend} failed:\n{out.stderr[-2000:]}")
             continue
         r = json.loads(out.stdout.strip().splitlines()[-1])
         print(f"{r['n_neurons']:>8} {r['n_synapses']:>9} {r['dt_ms']:>6g} "
               f"{r['realtime_factor']:>11.2f} {r['firing_rate_hz']:>8.2f} {r['build_s']:>8.1f} "
               f"{r['first_run_s']:>9.1f} {r['rss_first_tick_mb']:>8.0f} -> {r['rss_end_mb']:<7.0f} "
-              f"{r['rss_min_mb']:>6.0f}-{r['rss_max_mb']:<6.0f} {r['peak_rss_mb']:>8.0f}",
-              flush=True)
+              f"{r['rss_min_mb']:>6.0f}-{r['rss_max_mb']:<6.0f} "
+              f"{max(r['peak_rss_mb'], r['child_peak_rss_mb']):>8.0f} {r['backend']:>10} "
+              f"{r['compile_s']:>9.1f} {r['cpu_s']:>6.1f} {r['cpu_realtime_factor']:>7.2f} "
+              f"{r['loadavg']:>5.2f}", flush=True)
 
 
 if __name__ == "__main__":

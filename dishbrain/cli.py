@@ -79,7 +79,8 @@ def cmd_play(args: argparse.Namespace) -> int:
     options = {"seed": args.seed}
     if args.agent == "culture":
         options.update(condition=args.condition, state_in=args.load_state,
-                       state_out=args.save_state, n_neurons=args.neurons)
+                       state_out=args.save_state, n_neurons=args.neurons,
+                       backend=args.backend)
     try:
         agent = make_agent(args.agent, **options)
     except (ImportError, ValueError) as exc:
@@ -332,6 +333,10 @@ def build_parser() -> argparse.ArgumentParser:
     culture.add_argument("--neurons", type=_positive_int("neurons"), default=None, help="culture size (default 1000)")
     culture.add_argument("--load-state", metavar="FILE", help="start from a saved culture")
     culture.add_argument("--save-state", metavar="FILE", help="save the culture after the session")
+    culture.add_argument("--backend", choices=["auto", "standalone", "runtime"], default=None,
+                         help="culture simulator: compiled C++ (standalone, fast; built once per "
+                              "configuration), Brian2 runtime, or auto (standalone where a C++ "
+                              "compiler exists; default, or $DISHBRAIN_CULTURE_BACKEND)")
     p.set_defaults(func=cmd_play)
 
     p = sub.add_parser("analyze", help="rally metrics of a session log, a folder of logs, or events.txt")

@@ -139,7 +139,8 @@ class PongEnv(gym.Env):
     * v0: initial version, Cortical Labs' engine rules.
     """
 
-    metadata = {"render_modes": ["human", "rgb_array"], "render_fps": 50}
+    # One frame per 10 ms step: "human" mode plays in real time (render() ticks at 1000 / tick_ms).
+    metadata = {"render_modes": ["human", "rgb_array"], "render_fps": 100}
 
     def __init__(self, render_mode: str | None = None, config: PongConfig | None = None,
                  **fields: Any):
@@ -303,7 +304,7 @@ class PongEnv(gym.Env):
         if self._renderer is None:
             from envs.rendering import CourtRenderer
             self._renderer = CourtRenderer(self.config, self.render_mode,
-                                           fps=self.metadata["render_fps"])
+                                           fps=1000.0 / self.config.tick_ms)
         return self._renderer.render(self)
 
     def close(self):

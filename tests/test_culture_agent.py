@@ -217,7 +217,7 @@ def test_real_rest_session_gets_no_stimulation(tmp_path):
     result = play_session(agent, log_path=tmp_path / "r.jsonl", minutes=0.2, seed=1,
                           progress=False, condition=agent.condition)
     assert result.steps == 1200
-    assert int(mon.variables["N"].get_value()) == 0          # not a single pulse
+    assert int(np.asarray(mon.variables["N"].get_value()).item()) == 0          # not a single pulse
     assert agent.encoder.issued == 0 and agent.feedback.last_feedback is None
     assert "serve" in [r["kind"] for r in events(result.log_path)]
 

@@ -105,3 +105,53 @@ def test_same_seed_same_session(tmp_path):
         return lines, agent.act([0.2, 0.3, -1.0, 0.5, 0.6, 1.0])
 
     assert events("a.jsonl") == events("b.jsonl")
+
+
+def test_dqn_exploration_is_counted_in_steps_not_budget_fractions(tmp_path):
+    # Epsilon falls from 1 to 0.1 over 600 steps of the model's life, whatever each session's
+    # length: half-way after one 300-step session, at the end after two.
+    agent = make_dqn(seed=0, exploration_steps=600, learning_starts=600)
+    play_session(agent, log_path=tmp_path / "a.jsonl", minutes=0.05, seed=0, progress=False)
+    assert agent.model.exploration_rate == pytest.approx(1.0 - 0.9 * 299 / 600)
+    play_session(agent, log_path=tmp_path / "b.jsonl", minutes=0.05, seed=0, progress=False)
+    assert agent.model.exploration_rate == pytest.approx(1.0 - 0.9 * 599 / 600)
+
+
+def test_act_applies_the_input_design_to_raw_observations(tmp_path):
+    import numpy as np
+
+    from envs.pong import PongEnv
+    from envs.wrappers import StimulationObservation
+
+    agent = make_ppo(seed=0, obs="stim", n_steps=64, batch_size=32, n_epochs=1)
+    play_session(agent, log_path=tmp_path / "a.jsonl", minutes=0.02, seed=0, progress=False)
+    design = StimulationObservation(PongEnv())
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        raw = np.array([*rng.uniform(0, 1, 2), 1.0, rng.uniform(-1, 1), rng.uniform(0, 1), 1.0],
+                       dtype=np.float32)
+        expected, _ = agent.model.predict(design.observation(raw), deterministic=True)
+        assert agent.act(raw) == int(expected)
+
+
+def test_a_longer_session_begins_as_a_shorter_one(tmp_path):
+    # Nothing depends on the budget (exploration is counted in steps), so the first 600 actions
+    # of a 1,200-step session are those of the 600-step one: a sample-efficiency run begins as a
+    # session does. (With SB3's exploration_fraction they differ.)
+    import gymnasium as gym
+
+    def actions(minutes):
+        played = []
+
+        class Record(gym.Wrapper):
+            def step(self, action):
+                played.append(int(action))
+                return self.env.step(action)
+
+        agent = make_dqn(seed=5, learning_starts=50, buffer_size=1_000, batch_size=16,
+                         exploration_steps=300)
+        play_session(agent, log_path=tmp_path / "s.jsonl", minutes=minutes, seed=5,
+                     progress=False, wrappers=[Record])
+        return played[:600]
+
+    assert actions(0.1) == actions(0.2)
