@@ -77,6 +77,8 @@ def cmd_play(args: argparse.Namespace) -> int:
 
     out = _writable_dir(Path(args.out))
     options = {"seed": args.seed}
+    if args.agent in ("dqn", "a2c", "ppo"):
+        options["obs"] = args.obs
     if args.agent == "culture":
         options.update(condition=args.condition, state_in=args.load_state,
                        state_out=args.save_state, n_neurons=args.neurons,
@@ -99,7 +101,7 @@ def cmd_play(args: argparse.Namespace) -> int:
             raise UsageError(str(exc)) from None
         wrappers.append(viewer)
     condition = getattr(agent, "condition", None)
-    log_path = out / f"{args.agent}{'-' + condition if condition else ''}-seed{args.seed}.jsonl"
+    log_path = out / f"{agent.name}{'-' + condition if condition else ''}-seed{args.seed}.jsonl"
     if args.trace:
         from dishbrain.replay import trace_wrapper
 
@@ -337,6 +339,10 @@ def build_parser() -> argparse.ArgumentParser:
                          help="culture simulator: compiled C++ (standalone, fast; built once per "
                               "configuration), Brian2 runtime, or auto (standalone where a C++ "
                               "compiler exists; default, or $DISHBRAIN_CULTURE_BACKEND)")
+    rl = p.add_argument_group("RL players (dqn, a2c, ppo)")
+    rl.add_argument("--obs", default="positions", choices=["image", "positions", "stim"],
+                    help="input design: the game image, ball and paddle positions, or the "
+                         "8-electrode stimulation the culture gets (default positions)")
     p.set_defaults(func=cmd_play)
 
     p = sub.add_parser("analyze", help="rally metrics of a session log, a folder of logs, or events.txt")
