@@ -55,6 +55,8 @@ several cultures can share a process, and a saved culture continues bit-identica
 
 from __future__ import annotations
 
+from envs.config import Config
+
 import dataclasses
 import json
 import math
@@ -372,7 +374,7 @@ def _check_fractions(name: str, value, n: int) -> None:
 
 
 @dataclass(frozen=True)
-class CultureConfig:
+class CultureConfig(Config):
     """Every parameter of the simulated culture, validated on construction.
 
     Units are in the field names. Synaptic conductances are per ms (the Izhikevich equation is
@@ -534,13 +536,6 @@ class CultureConfig:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
-    @classmethod
-    def from_dict(cls, d: dict) -> "CultureConfig":
-        d = dict(d)
-        for k in ("exc_type_fractions", "inh_type_fractions"):
-            if k in d:
-                d[k] = tuple(d[k])
-        return cls(**d)
 
 
 # ---------------------------------------------------------------------------------------------

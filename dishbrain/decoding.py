@@ -25,10 +25,10 @@ Modes (`DecoderConfig.mode`):
 
 from __future__ import annotations
 
-import dataclasses
+from envs.config import Config
+
 import math
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -38,7 +38,7 @@ DECODER_MODES = ("difference", "linear")
 
 
 @dataclass(frozen=True)
-class DecoderConfig:
+class DecoderConfig(Config):
     """Every setting of the motor decoder, validated on construction."""
 
     mode: str = "difference"
@@ -73,16 +73,7 @@ class DecoderConfig:
             raise ValueError(f"DecoderConfig.switch_layout_after_misses must be a whole number "
                              f">= 0, got {n!r}")
 
-    def replace(self, **changes: Any) -> "DecoderConfig":
-        return dataclasses.replace(self, **changes)
 
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "DecoderConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown DecoderConfig field(s) {unknown}; allowed: {sorted(known)}")
-        return cls(**values)
 
 
 class RunningBaseline:

@@ -24,7 +24,8 @@ continuous code at the price of a pulse on (almost) every game step.
 
 from __future__ import annotations
 
-import dataclasses
+from envs.config import Config
+
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -55,7 +56,7 @@ def _number(name: str, value: Any, lo: float, hi: float = math.inf, lo_open: boo
 
 
 @dataclass(frozen=True)
-class EncoderConfig:
+class EncoderConfig(Config):
     """Every setting of the sensory code, validated on construction.
 
     Defaults are DishBrain's (Kagan et al. 2022, [P]): 8 sensory electrodes, 4-40 Hz, ~75 mV
@@ -100,16 +101,7 @@ class EncoderConfig:
         if self.paddle_face_x >= 1.0:
             raise ValueError(f"EncoderConfig.paddle_face_x must be < 1, got {self.paddle_face_x!r}")
 
-    def replace(self, **changes: Any) -> "EncoderConfig":
-        return dataclasses.replace(self, **changes)
 
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "EncoderConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown EncoderConfig field(s) {unknown}; allowed: {sorted(known)}")
-        return cls(**values)
 
 
 @dataclass(frozen=True)

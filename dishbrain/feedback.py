@@ -26,8 +26,9 @@ it gives: `last_feedback` = (kind, t_ms) with kind "predictable" or "unpredictab
 
 from __future__ import annotations
 
+from envs.config import Config
+
 import collections
-import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -39,7 +40,7 @@ HISTORY = 10_000
 
 
 @dataclass(frozen=True)
-class FeedbackConfig:
+class FeedbackConfig(Config):
     """Timings and amplitudes of the feedback (Kagan et al. 2022, [P]), validated."""
 
     predictable_amplitude_mv: float = 75.0
@@ -66,16 +67,7 @@ class FeedbackConfig:
             raise ValueError(f"FeedbackConfig.unpredictable_electrodes must be a whole number "
                              f">= 1, got {n!r}")
 
-    def replace(self, **changes: Any) -> "FeedbackConfig":
-        return dataclasses.replace(self, **changes)
 
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "FeedbackConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown FeedbackConfig field(s) {unknown}; allowed: {sorted(known)}")
-        return cls(**values)
 
 
 class FeedbackRule:

@@ -658,8 +658,8 @@ def _markdown(data: RunData, groups, within, between, published, figures) -> str
 
     if len(data.window_names) > 1:
         out += ["## Learning within each group", "",
-                f"First window against each later one, paired by session. Primary: Wilcoxon "
-                f"signed-rank; beside it: paired t-test (two-sided, uncorrected).", ""]
+                "First window against each later one, paired by session. Primary: Wilcoxon "
+                "signed-rank; beside it: paired t-test (two-sided, uncorrected).", ""]
         head = ["group", "metric", "windows", "n", "mean first", "mean later", "Δ",
                 "p Wilcoxon", "p paired t"]
         rows = []

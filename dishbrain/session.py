@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterable
 import gymnasium as gym
 
 from agents.base import Agent, SessionStopped
-from envs.pong import PongConfig, PongEnv
+from envs.pong import PongConfig
 
 
 def package_versions() -> dict[str, str]:

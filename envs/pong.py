@@ -8,7 +8,8 @@ random vertical velocity on each serve, friction paddle dynamics and 10 ms game 
 
 from __future__ import annotations
 
-import dataclasses
+from envs.config import Config
+
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,7 +38,7 @@ def _non_negative(name: str, value: float) -> None:
 
 
 @dataclass(frozen=True)
-class PongConfig:
+class PongConfig(Config):
     """Every rule of the game, validated on construction.
 
     Defaults are Cortical Labs' engine (PROTOCOL.md, [C]): court, paddle, friction and tick are
@@ -87,16 +88,7 @@ class PongConfig:
     def dt_s(self) -> float:
         return self.tick_ms / 1000.0
 
-    def replace(self, **changes: Any) -> "PongConfig":
-        return dataclasses.replace(self, **changes)
 
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "PongConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown PongConfig field(s) {unknown}; allowed: {sorted(known)}")
-        return cls(**values)
 
 
 class PongEnv(gym.Env):
