@@ -198,14 +198,6 @@ def _parse_windows(text: str):
         raise UsageError(f"--windows must look like '0-5,5-20' (minutes, start < end), got {text!r}") from None
 
 
-def _workers(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"workers must be a whole number >= 1, got {text!r}")
-    return value
 
 
 def cmd_experiment(args: argparse.Namespace) -> int:
@@ -361,7 +353,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help=f"the {kind} config (see experiments/*.toml)")
         p.add_argument("--out", metavar="DIR",
                        help="run folder (default runs/<name>); rerun to resume it")
-        p.add_argument("--workers", type=_workers, default=None,
+        p.add_argument("--workers", type=_positive_int("workers"), default=None,
                        help="parallel sessions (default: the config's workers)")
         p.add_argument("--quiet", action="store_true", help="no progress bars")
         p.set_defaults(func=cmd_experiment if kind == "experiment" else cmd_compare)

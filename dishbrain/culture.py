@@ -848,6 +848,20 @@ def ensure_compiled(verbose: bool = True) -> None:
 TickCallback = Callable[[float, np.ndarray], "bool | None"]
 
 
+def check_run_arguments(config: "CultureConfig", duration_ms, tick, tick_ms) -> None:
+    """The checks of `run` shared by every backend: errors name the argument and the allowed values."""
+    if not (isinstance(duration_ms, (int, float, np.number)) and math.isfinite(duration_ms)
+            and duration_ms >= 0):
+        raise ValueError(f"run: duration_ms must be a finite number >= 0, got {duration_ms!r}")
+    if tick is not None:
+        if not (isinstance(tick_ms, (int, float, np.number)) and tick_ms > 0):
+            raise ValueError(f"run: tick_ms must be > 0, got {tick_ms!r}")
+        ratio = tick_ms / config.dt_ms
+        if abs(ratio - round(ratio)) > 1e-6:
+            raise ValueError(f"run: tick_ms must be a multiple of dt_ms={config.dt_ms}, "
+                             f"got {tick_ms!r}")
+
+
 class Culture:
     """A simulated culture of cortical neurons on a virtual MEA.
 
@@ -1001,19 +1015,11 @@ class Culture:
         ``tick(t_ms, counts)`` gets the simulated time and the int64 spike counts per electrode
         since the previous tick; returning False stops the run at that time.
         """
-        if not (isinstance(duration_ms, (int, float, np.number)) and math.isfinite(duration_ms)
-                and duration_ms >= 0):
-            raise ValueError(f"run: duration_ms must be a finite number >= 0, got {duration_ms!r}")
+        check_run_arguments(self.config, duration_ms, tick, tick_ms)
         if duration_ms == 0:
             return
         extra = []
         if tick is not None:
-            if not (isinstance(tick_ms, (int, float, np.number)) and tick_ms > 0):
-                raise ValueError(f"run: tick_ms must be > 0, got {tick_ms!r}")
-            ratio = tick_ms / self.config.dt_ms
-            if abs(ratio - round(ratio)) > 1e-6:
-                raise ValueError(f"run: tick_ms must be a multiple of dt_ms={self.config.dt_ms}, "
-                                 f"got {tick_ms!r}")
             tick_clock = Clock(tick_ms * ms, name="culture_tick_clock")
             step = tick_clock.variables["timestep"]
             net = self._net

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import shutil
 import struct
@@ -43,7 +42,7 @@ from typing import Sequence
 import numpy as np
 
 from dishbrain import culture as _rt
-from dishbrain.culture import Culture, CultureConfig, TickCallback
+from dishbrain.culture import Culture, CultureConfig, TickCallback, check_run_arguments
 from dishbrain.mea import MEA, MEAConfig
 
 BUILD_VERSION = 1
@@ -504,17 +503,8 @@ class StandaloneCulture:
         return self._run(duration_ms, None, self._default_tick_ms, monitor=True, keep=True)
 
     def _run(self, duration_ms, tick, tick_ms, monitor, keep=False):
-        if not (isinstance(duration_ms, (int, float, np.number)) and math.isfinite(duration_ms)
-                and duration_ms >= 0):
-            raise ValueError(f"run: duration_ms must be a finite number >= 0, got {duration_ms!r}")
-        if tick is not None:
-            if not (isinstance(tick_ms, (int, float, np.number)) and tick_ms > 0):
-                raise ValueError(f"run: tick_ms must be > 0, got {tick_ms!r}")
-            ratio = tick_ms / self.config.dt_ms
-            if abs(ratio - round(ratio)) > 1e-6:
-                raise ValueError(f"run: tick_ms must be a multiple of dt_ms={self.config.dt_ms}, "
-                                 f"got {tick_ms!r}")
-        else:
+        check_run_arguments(self.config, duration_ms, tick, tick_ms)
+        if tick is None:
             tick_ms = self._default_tick_ms
         empty = (np.empty(0), np.empty(0, np.int32))
         if duration_ms == 0:
