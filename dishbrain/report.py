@@ -504,12 +504,20 @@ def plot_learning_curve(data: RunData, path: Path, published: dict | None) -> Pa
     lines = curves(data)
     colors = _colors(len(data.config.players))
     bin_min = data.config.bin_minutes
+    # A ceiling player (the tracker, ARL ~200) would flatten every other curve to the axis:
+    # the y axis is cut at 3x the median group's peak (at least 5), and a group above it says so.
+    peaks = [np.nanmax(lines[p.label][1] + np.nan_to_num(lines[p.label][2]))
+             for p in data.config.players if p.label in lines and np.isfinite(lines[p.label][1]).any()]
+    y_top = max(5.0, 3.0 * float(np.median(peaks))) if peaks else None
     for color, p in zip(colors, data.config.players):
         if p.label not in lines:
             continue
         starts, mean, sem, n = lines[p.label]
         x = starts + bin_min / 2
-        ax.plot(x, mean, "-o", ms=3, color=color, label=f"{p.label} (n={int(n.max())})")
+        label = f"{p.label} (n={int(n.max())})"
+        if y_top is not None and np.nanmax(mean, initial=0.0) > y_top:
+            label += f" (off scale: up to {np.nanmax(mean):.0f})"
+        ax.plot(x, mean, "-o", ms=3, color=color, label=label)
         ax.fill_between(x, mean - np.nan_to_num(sem), mean + np.nan_to_num(sem), color=color,
                         alpha=0.2, lw=0)
     x_max = data.config.max_minutes
@@ -533,6 +541,8 @@ def plot_learning_curve(data: RunData, path: Path, published: dict | None) -> Pa
         ax.text(20, 1.0, " one session (20 min)", transform=ax.get_xaxis_transform(),
                 va="top", fontsize="small", color="0.4")
     ax.set_xlim(0, x_max)
+    if y_top is not None:
+        ax.set_ylim(0, y_top)
     ax.set_xlabel("game time (min)")
     ax.set_ylabel(f"ARL (hits per rally), {bin_min:g}-min bins")
     ax.set_title(f"{data.config.name}: learning curves (mean ± SEM over seeds)")
