@@ -537,7 +537,6 @@ class CultureConfig(Config):
         return dataclasses.asdict(self)
 
 
-
 # ---------------------------------------------------------------------------------------------
 # Structure: positions, cell types, parameters and wiring (pure numpy, reusable by any backend)
 # ---------------------------------------------------------------------------------------------

@@ -74,8 +74,6 @@ class DecoderConfig(Config):
                              f">= 0, got {n!r}")
 
 
-
-
 class RunningBaseline:
     """Exponential running mean and variance of a vector of signals, one per region.
 

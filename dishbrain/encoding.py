@@ -102,8 +102,6 @@ class EncoderConfig(Config):
             raise ValueError(f"EncoderConfig.paddle_face_x must be < 1, got {self.paddle_face_x!r}")
 
 
-
-
 @dataclass(frozen=True)
 class SensoryCommand:
     """What the sensory region should get now: pulses at `rate_hz` on sensory slot `slot`

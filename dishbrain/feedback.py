@@ -68,8 +68,6 @@ class FeedbackConfig(Config):
                              f">= 1, got {n!r}")
 
 
-
-
 class FeedbackRule:
     """The interface of a condition's feedback. Subclasses override `on_event` and the flags."""
 

@@ -89,8 +89,6 @@ class PongConfig(Config):
         return self.tick_ms / 1000.0
 
 
-
-
 class PongEnv(gym.Env):
     """
     ## Description
