@@ -92,6 +92,7 @@ import sys
 import time
 import tomllib
 import traceback
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -956,7 +957,8 @@ def _write_manifest(run_dir: Path, record: dict[str, Any]) -> None:
         try:
             old = json.loads(path.read_text(encoding="utf-8"))
             history = old.get("history", [])
-            if old.get("started") != record["started"]:
+            # One record per invocation: "started" has 1 s resolution, too coarse for a quick rerun.
+            if old.get("invocation") != record["invocation"]:
                 history = history + [{k: v for k, v in old.items() if k != "history"}]
         except (OSError, json.JSONDecodeError, AttributeError):
             pass
@@ -1014,6 +1016,7 @@ def run(config: RunConfig, run_dir: str | Path, executor: Executor | None = None
         summary = RunSummary(run_dir=run_dir, planned=len(specs), skipped=len(specs) - len(todo))
         record = {
             "name": config.name, "kind": config.kind, "config": CONFIG_NAME,
+            "invocation": uuid.uuid4().hex,
             "command": shlex.join(command if command is not None else sys.argv),
             "cwd": os.getcwd(), "git": git_commit(), "versions": package_versions(),
             "host": {"platform": sys.platform, "cpus": os.cpu_count()},
