@@ -295,9 +295,16 @@ def cmd_culture_check(args: argparse.Namespace) -> int:
 
 
 def cmd_warmup(args: argparse.Namespace) -> int:
-    from dishbrain.culture import warm_cache
+    from dishbrain.culture import CultureConfig, warm_cache
+    from dishbrain.culture_standalone import ensure_build, standalone_available
+    from dishbrain.mea import MEA
 
     warm_cache(verbose=True)
+    available, why = standalone_available()
+    if available:  # the default culture's compiled binary (other sizes build on first use)
+        ensure_build(CultureConfig(), MEA(), verbose=True)
+    else:
+        print(f"dishbrain: compiled backend unavailable ({why}); cultures use the runtime backend")
     return 0
 
 
@@ -385,8 +392,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=_seed, default=0)
     p.set_defaults(func=cmd_culture_check)
 
-    p = sub.add_parser("warmup", help="compile the culture model into Brian2's cache now "
-                                      "(otherwise the first culture does it, ~1 minute)")
+    p = sub.add_parser("warmup", help="compile the culture model (Brian2's cache and the default "
+                                      "culture's binary) now; otherwise the first culture does it")
     p.set_defaults(func=cmd_warmup)
 
     p = sub.add_parser("report", help="regenerate a run folder's report from its logs")
