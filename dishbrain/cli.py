@@ -90,16 +90,14 @@ def cmd_play(args: argparse.Namespace) -> int:
     if getattr(agent, "needs_window", False) and not args.render:
         raise UsageError(f"the {args.agent} player needs a window: add --render")
     wrappers = []
-    render_mode = None
-    viewer = None
     if args.render or args.record:
         from dishbrain.viewer import viewer_wrapper
 
         try:
-            viewer = viewer_wrapper(agent, show=args.render, record=args.record, speed=args.speed)
+            wrappers.append(viewer_wrapper(agent, show=args.render, record=args.record,
+                                           speed=args.speed))
         except ValueError as exc:
             raise UsageError(str(exc)) from None
-        wrappers.append(viewer)
     condition = getattr(agent, "condition", None)
     log_path = out / f"{agent.name}{'-' + condition if condition else ''}-seed{args.seed}.jsonl"
     if args.trace:
@@ -107,7 +105,7 @@ def cmd_play(args: argparse.Namespace) -> int:
 
         wrappers.append(trace_wrapper(log_path, agent))
     result = play_session(agent, log_path=log_path, minutes=args.minutes, seed=args.seed,
-                          condition=condition, render_mode=render_mode, wrappers=wrappers,
+                          condition=condition, wrappers=wrappers,
                           progress=not args.quiet, agent_config=getattr(agent, "config_dict", None))
     agent.close()
     print(f"log: {result.log_path}  ({result.steps} steps in {result.wall_s:.1f} s wall, "
