@@ -204,31 +204,41 @@ n_spikes += 1
 
 NOISE_CODE = "I_noise = noise_mean + noise_sigma * hash_normal(noise_key, i, t_in_timesteps)"
 
-SYNAPSE_MODEL = """
+# Two Synapses objects, so that only the E->E synapses pay for plasticity: the plastic E->E
+# synapses (STDP with the per-synapse presynaptic trace apre, homeostatic scaling) and the static
+# rest (E->I, I->E, I->I: no postsynaptic pathway, no trace). w: peak conductance of a rested
+# synapse (per ms).
+EE_SYNAPSE_MODEL = """
 w : 1
-plastic : 1 (constant)
 dapre/dt = -apre / tau_plus : 1 (event-driven)
 """
-# w: peak conductance of a rested synapse (per ms). plastic: 1 for E->E synapses (STDP, scaling).
 
-SYNAPSE_ON_PRE = """
-g_rel = exc_pre * w * (eff_dep_pre + facil_post * (eff_fac_pre - eff_dep_pre))
+# An E->E synapse: the postsynaptic neuron is excitatory, never LTS, so the synapse depresses.
+EE_ON_PRE = """
+g_rel = w * eff_dep_pre
 ge_post += g_rel
 gn_post += nmda_ratio * g_rel
-gi_post += (1 - exc_pre) * w
 apre += 1
-w_dep = clip(w - A_minus * apost_post * exp((t_last_post - t) / tau_minus), w_min, w_max)
-w = w + plastic * (w_dep - w)
+w = clip(w - A_minus * apost_post * exp((t_last_post - t) / tau_minus), w_min, w_max)
 """
 
-SYNAPSE_ON_POST = """
-w = w + plastic * (clip(w + A_plus * apre, w_min, w_max) - w)
+EE_ON_POST = """
+w = clip(w + A_plus * apre, w_min, w_max)
 """
 
 HOMEOSTASIS_CODE = """
 r_post = rate_est_post * exp((t_last_post - t) / tau_homeo)
-w_scaled = clip(w * (1 + homeo_rate * (homeo_target - r_post) / homeo_target), w_min, w_max)
-w = w + plastic * (w_scaled - w)
+w = clip(w * (1 + homeo_rate * (homeo_target - r_post) / homeo_target), w_min, w_max)
+"""
+
+STATIC_SYNAPSE_MODEL = "w : 1 (constant)"
+
+# Excitatory inputs of LTS neurons facilitate, the others depress; inhibitory ones are static.
+STATIC_ON_PRE = """
+g_rel = exc_pre * w * (eff_dep_pre + facil_post * (eff_fac_pre - eff_dep_pre))
+ge_post += g_rel
+gn_post += nmda_ratio * g_rel
+gi_post += (1 - exc_pre) * w
 """
 
 ELECTRODE_EQUATIONS = """
@@ -270,7 +280,9 @@ _STREAM_NOISE, _STREAM_PULSES, _STREAM_FIRST_PULSE = 1, 2, 3
 _MAX_SEED = 2**27
 
 SPIKE_RECORD_DTYPE = np.dtype([("t_ms", "<f8"), ("neuron", "<i4")])
-SAVE_FORMAT_VERSION = 1
+# 2: the recurrent synapses are two objects (culture_synapses_ee, culture_synapses_static);
+# version 1 had one (culture_synapses).
+SAVE_FORMAT_VERSION = 2
 
 # ---------------------------------------------------------------------------------------------
 # Counter-based random numbers (SplitMix64 finaliser; Steele, Lea & Flood 2014) as Brian2 functions
@@ -711,6 +723,12 @@ def model_namespace(config: CultureConfig, seed: int) -> dict:
 class CultureNetwork:
     """The Brian2 objects of a culture, built from a ``CultureStructure``.
 
+    ``neurons``; the recurrent synapses as two objects, ``synapses_ee`` (E->E: STDP, homeostatic
+    scaling) and ``synapses_static`` (E->I, I->E, I->I), whose synapse k is the structure's
+    synapse ``ee_index[k]`` / ``static_index[k]`` (``recurrent`` pairs each object with its index
+    array, ``weights()`` gathers w in the structure's order); ``electrodes`` and their
+    stimulation pathway ``stim``; ``net``, the Network of them all.
+
     Object and clock names are fixed, so every culture reuses the same compiled code (Cython's
     cache is keyed by the generated code, which contains the names).
     """
@@ -749,17 +767,26 @@ class CultureNetwork:
         G.rate_est = cfg.homeostasis_target_hz * Hz
         G.run_regularly(NOISE_CODE, clock=self.noise_clock, name="culture_noise")
 
-        S = Synapses(G, G, model=SYNAPSE_MODEL, on_pre=SYNAPSE_ON_PRE, on_post=SYNAPSE_ON_POST,
-                     clock=self.clock, name="culture_synapses")
-        S.connect(i=st.pre, j=st.post)
-        S.w = st.weight
-        S.delay = st.delay_ms * ms
-        S.plastic = (st.is_excitatory[st.pre] & st.is_excitatory[st.post]).astype(float)
+        ee = st.is_excitatory[st.pre] & st.is_excitatory[st.post]
+        self.ee_index = np.flatnonzero(ee)
+        self.static_index = np.flatnonzero(~ee)
+        S_ee = Synapses(G, G, model=EE_SYNAPSE_MODEL, on_pre=EE_ON_PRE, on_post=EE_ON_POST,
+                        clock=self.clock, name="culture_synapses_ee")
+        S_st = Synapses(G, G, model=STATIC_SYNAPSE_MODEL, on_pre=STATIC_ON_PRE,
+                        clock=self.clock, name="culture_synapses_static")
+        self.synapses_ee, self.synapses_static = S_ee, S_st
+        for S, idx in self.recurrent:
+            if idx.size == 0:   # e.g. exc_in_degree = 0: Brian2 cannot connect empty arrays
+                S.active = False
+                continue
+            S.connect(i=st.pre[idx], j=st.post[idx])
+            S.w = st.weight[idx]
+            S.delay = st.delay_ms[idx] * ms
         if not cfg.stdp_enabled:
-            S.post.active = False   # saves the postsynaptic pass; A+/A- are 0 anyway
+            S_ee.post.active = False   # saves the postsynaptic pass; A+/A- are 0 anyway
         if cfg.homeostasis_enabled:
-            S.run_regularly(HOMEOSTASIS_CODE, dt=cfg.homeostasis_interval_ms * ms, when="end",
-                            name="culture_homeostasis")
+            S_ee.run_regularly(HOMEOSTASIS_CODE, dt=cfg.homeostasis_interval_ms * ms, when="end",
+                               name="culture_homeostasis")
 
         E = NeuronGroup(mea.n_electrodes, ELECTRODE_EQUATIONS, threshold=ELECTRODE_THRESHOLD,
                         reset=ELECTRODE_RESET, clock=self.clock, name="culture_electrodes")
@@ -770,8 +797,8 @@ class CultureNetwork:
         P.connect(i=coo.row.astype(np.int32), j=coo.col.astype(np.int32))
         P.coupling = coo.data
 
-        self.neurons, self.synapses, self.electrodes, self.stim = G, S, E, P
-        self.net = Network(G, S, E, P, name="culture_network")
+        self.neurons, self.electrodes, self.stim = G, E, P
+        self.net = Network(G, S_ee, S_st, E, P, name="culture_network")
         # Mark the objects as part of a network now, so that a culture that is built but never
         # run does not warn about "unused" objects when it is garbage-collected.
         from brian2.core.network import _get_all_objects
@@ -781,6 +808,18 @@ class CultureNetwork:
     def value(self, group, name: str) -> np.ndarray:
         """The live array behind a Brian2 variable (SI units; writes take effect at once)."""
         return group.variables[name].get_value()
+
+    @property
+    def recurrent(self) -> tuple[tuple[Synapses, np.ndarray], ...]:
+        """(Synapses object, the structure's index of each of its synapses) for both objects."""
+        return ((self.synapses_ee, self.ee_index), (self.synapses_static, self.static_index))
+
+    def weights(self) -> np.ndarray:
+        """The weight w of every recurrent synapse in the structure's order (a copy)."""
+        w = np.empty(len(self.ee_index) + len(self.static_index))
+        for S, idx in self.recurrent:
+            w[idx] = self.value(S, "w")
+        return w
 
 
 def warm_cache(verbose: bool = True) -> float:
@@ -1151,9 +1190,12 @@ class Culture:
         with np.load(Path(path), allow_pickle=False) as z:
             data = {k: z[k] for k in z.files}
         meta = json.loads(bytes(data["meta_json"]).decode())
-        if meta.get("format_version") != SAVE_FORMAT_VERSION:
-            raise ValueError(f"{path}: unsupported culture file version "
-                             f"{meta.get('format_version')!r}")
+        version = meta.get("format_version")
+        if version != SAVE_FORMAT_VERSION:
+            hint = (" (saved by an older dishbrain, before the synapses were split into E->E "
+                    "and static objects; rerun to make a new one)" if version == 1 else "")
+            raise ValueError(f"{path}: unsupported culture file version {version!r}, this "
+                             f"dishbrain reads version {SAVE_FORMAT_VERSION}{hint}")
         config = CultureConfig.from_dict(meta["config"])
         mea = MEA(MEAConfig(**meta["mea_config"]))
         st = CultureStructure(**{k.split("::", 1)[1]: v for k, v in data.items()

@@ -299,10 +299,39 @@ def test_stimulate_rejects_bad_arguments():
 # -- plasticity ---------------------------------------------------------------------------------
 
 def _ee_synapse(c):
+    """The first E->E synapse: its index in synapses_ee, pre, post and delay (ms)."""
     st = c.structure
     ee = np.flatnonzero(c.is_excitatory[st.pre] & c.is_excitatory[st.post])
+    np.testing.assert_array_equal(c._b.ee_index, ee)
     k = ee[0]
-    return k, int(st.pre[k]), int(st.post[k]), float(st.delay_ms[k])
+    return 0, int(st.pre[k]), int(st.post[k]), float(st.delay_ms[k])
+
+
+def _locate(c, k):
+    """The Brian2 Synapses object holding the structure's synapse k, and k's index there."""
+    for S, idx in c._b.recurrent:
+        hit = np.flatnonzero(idx == k)
+        if hit.size:
+            return S, int(hit[0])
+    raise KeyError(k)
+
+
+def test_synapses_split_into_plastic_ee_and_static():
+    c = Culture(SMALL, seed=9)
+    st, b = c.structure, c._b
+    ee = c.is_excitatory[st.pre] & c.is_excitatory[st.post]
+    assert 0 < ee.sum() < len(ee)
+    for S, idx in b.recurrent:
+        np.testing.assert_array_equal(S.i[:], st.pre[idx])
+        np.testing.assert_array_equal(S.j[:], st.post[idx])
+        np.testing.assert_allclose(np.asarray(S.delay[:]) / 1e-3, st.delay_ms[idx])
+    np.testing.assert_array_equal(np.sort(np.concatenate([b.ee_index, b.static_index])),
+                                  np.arange(len(st.pre)))
+    assert ee[b.ee_index].all() and not ee[b.static_index].any()
+    np.testing.assert_array_equal(b.weights(), st.weight)
+    # Only the E->E synapses carry the STDP trace and a postsynaptic pathway.
+    assert "apre" in b.synapses_ee.variables and "apre" not in b.synapses_static.variables
+    assert hasattr(b.synapses_ee, "post") and not hasattr(b.synapses_static, "post")
 
 
 @pytest.mark.parametrize("order", ["pre_post", "post_pre"])
@@ -310,7 +339,7 @@ def test_stdp_pairing_changes_the_synapse(order):
     cfg = QUIET
     c = Culture(cfg, seed=9)
     k, pre, post, delay = _ee_synapse(c)
-    w0 = float(c._b.synapses.w[k])
+    w0 = float(c._b.synapses_ee.w[k])
     lag = 10.0  # ms between arrival at the synapse and the postsynaptic spike
     n_pairs = 20
     schedule = {}
@@ -322,7 +351,7 @@ def test_stdp_pairing_changes_the_synapse(order):
         schedule.setdefault(t_pre, []).append(pre)
         schedule.setdefault(t_post, []).append(post)
     c.run(20.0 + 200.0 * n_pairs, tick=spike_forcer(c, schedule), tick_ms=cfg.dt_ms)
-    w1 = float(c._b.synapses.w[k])
+    w1 = float(c._b.synapses_ee.w[k])
     a_plus = cfg.stdp_a_plus * cfg.g_ee_max_per_ms
     if order == "pre_post":
         expected = n_pairs * a_plus * np.exp(-lag / cfg.stdp_tau_plus_ms)
@@ -335,19 +364,20 @@ def test_stdp_off_keeps_weights():
     cfg = dataclasses.replace(QUIET, stdp_enabled=False)
     c = Culture(cfg, seed=9)
     k, pre, post, delay = _ee_synapse(c)
-    w0 = c._b.synapses.w[:].copy()
+    w0 = c._b.weights()
     schedule = {20.0: [pre], 25.0 + delay: [post], 60.0: [post], 70.0: [pre]}
     c.run(100, tick=spike_forcer(c, schedule), tick_ms=cfg.dt_ms)
-    np.testing.assert_array_equal(c._b.synapses.w[:], w0)
+    np.testing.assert_array_equal(c._b.weights(), w0)
 
 
 def test_homeostatic_scaling_scales_up_the_inputs_of_silent_neurons():
     cfg = dataclasses.replace(QUIET, homeostasis_enabled=True)
     c = Culture(cfg, seed=9)
-    plastic = c._b.synapses.plastic[:] > 0
-    w0 = c._b.synapses.w[:].copy()
+    st = c.structure
+    plastic = c.is_excitatory[st.pre] & c.is_excitatory[st.post]
+    w0 = c._b.weights()
     c.run(2500)   # scaling at t = 0, 1 and 2 s; the rate estimate decays from the target
-    w1 = c._b.synapses.w[:]
+    w1 = c._b.weights()
     k = np.arange(3)
     factor = np.prod(1 + cfg.homeostasis_rate * (1 - np.exp(-k / cfg.homeostasis_tau_s)))
     free = plastic & (w0 * factor < cfg.g_ee_max_per_ms)
@@ -367,7 +397,8 @@ def _conductance_jumps(c, k, spike_times):
     dt = c.config.dt_ms
     ge = c._b.neurons.variables["ge"].get_value()
     decay = np.exp(-dt / c.config.tau_exc_ms)
-    steps = round(float(c._b.synapses.delay[k] / 1e-3) / dt)
+    S, local = _locate(c, k)
+    steps = round(float(S.delay[local] / 1e-3) / dt)
     arrivals = {round(t / dt) + steps for t in spike_times}
     force = spike_forcer(c, {t: [pre] for t in spike_times})
     trace = {}
@@ -387,7 +418,7 @@ def test_100hz_train_depresses_excitatory_synapses():
     k = np.flatnonzero(c.is_excitatory[st.pre] & c.is_excitatory[st.post])[0]
     jumps = _conductance_jumps(c, k, [20.0 + 10.0 * n for n in range(10)])
     assert len(jumps) == 10
-    w = float(c._b.synapses.w[k])
+    w = float(c._b.weights()[k])
     assert jumps[0] == pytest.approx(w, rel=1e-6)          # rested synapse: full weight
     assert np.all(np.diff(jumps) < 0)                        # every spike weaker than the last
     assert jumps[-1] < 0.2 * jumps[0]
@@ -437,9 +468,22 @@ def test_save_then_load_continues_bit_identically(tmp_path):
 
     assert full.sum() > 0
     np.testing.assert_array_equal(np.concatenate([first, second]), full)
-    np.testing.assert_array_equal(c._b.synapses.w[:], a._b.synapses.w[:])
+    np.testing.assert_array_equal(c._b.weights(), a._b.weights())
     np.testing.assert_array_equal(c._b.neurons.v[:], a._b.neurons.v[:])
     assert c.firing_rate_hz() == pytest.approx(a.firing_rate_hz())
+
+
+def test_loading_a_file_of_an_older_format_says_so(tmp_path):
+    import json
+    Culture(QUIET, seed=1).save(tmp_path / "c.npz")
+    with np.load(tmp_path / "c.npz") as z:
+        data = {k: z[k] for k in z.files}
+    meta = json.loads(bytes(data["meta_json"]).decode())
+    meta["format_version"] = 1
+    data["meta_json"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    np.savez(tmp_path / "old.npz", **data)
+    with pytest.raises(ValueError, match="version 1.*older dishbrain"):
+        Culture.load(tmp_path / "old.npz")
 
 
 # -- spike streaming ----------------------------------------------------------------------------

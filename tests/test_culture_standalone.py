@@ -102,8 +102,8 @@ def test_save_on_one_path_load_on_the_other(tmp_path):
     c.run(200.0)
     assert c.t_ms == pytest.approx(1000.0) and c.firing_rate_hz() > 0.1
     # The state (weights) travelled: STDP / homeostasis changed them from the start.
-    w0 = Culture(CONFIG, seed=7)._b.value(Culture(CONFIG, seed=7)._b.synapses, "w")
-    w = c._shadow._b.value(c._shadow._b.synapses, "w")
+    w0 = Culture(CONFIG, seed=7)._b.weights()
+    w = c._shadow._b.weights()
     assert w.shape == w0.shape and not np.array_equal(w, w0)
 
 
