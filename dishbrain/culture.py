@@ -202,6 +202,10 @@ t_last = t
 n_spikes += 1
 """
 
+# Tagged STDP (CultureConfig.stdp_tagging): the presynaptic rate trace that gates capture.
+TAGGING_NEURON_VARIABLES = "hf : 1\n"
+TAGGING_NEURON_RESET = "hf = hf * exp((t_last - t) / tau_capture) + 1\n"
+
 NOISE_CODE = "I_noise = noise_mean + noise_sigma * hash_normal(noise_key, i, t_in_timesteps)"
 
 # Two Synapses objects, so that only the E->E synapses pay for plasticity: the plastic E->E
@@ -224,6 +228,25 @@ w = clip(w - A_minus * apost_post * exp((t_last_post - t) / tau_minus), w_min, w
 
 EE_ON_POST = """
 w = clip(w + A_plus * apre, w_min, w_max)
+"""
+
+# Tagged STDP: the same pair-STDP increments go to the tag; a presynaptic spike whose neuron's
+# rate trace hf is at or above the capture threshold moves the tag into the weight.
+TAGGED_EE_SYNAPSE_MODEL = EE_SYNAPSE_MODEL + "dtag/dt = -tag / tau_tag : 1 (event-driven)\n"
+
+TAGGED_EE_ON_PRE = """
+g_rel = w * eff_dep_pre
+ge_post += g_rel
+gn_post += nmda_ratio * g_rel
+apre += 1
+tag = tag - A_minus * apost_post * exp((t_last_post - t) / tau_minus)
+capture = int(hf_pre >= capture_threshold)
+w = w + capture * (clip(w + capture_gain * tag, w_min, w_max) - w)
+tag = tag * (1 - capture)
+"""
+
+TAGGED_EE_ON_POST = """
+tag = tag + A_plus * apre
 """
 
 HOMEOSTASIS_CODE = """
@@ -455,6 +478,22 @@ class CultureConfig(Config):
     # A+ as a fraction of g_ee_max_per_ms (Song et al. 2000: 0.005), and A- / A+ (1.05).
     stdp_a_plus: float = 0.005
     stdp_a_minus_ratio: float = 1.05
+    # Tagged STDP (synaptic tagging and capture; Frey & Morris 1997, Nature 385:533; Redondo &
+    # Morris 2011, Nat Rev Neurosci 12:17; the eligibility trace of Izhikevich 2007, Cereb Cortex
+    # 17:2443): with stdp_tagging on, the pair-STDP increments above do not change the weight at
+    # once but accumulate in a per-synapse tag that decays with tag_tau_ms (~1 s: Yagishita et
+    # al. 2014, Science 345:1616; Gerstner et al. 2018, Front Neural Circuits 12:53). A tag is
+    # captured into the weight (w += capture_gain * tag, then the tag is cleared) when the
+    # synapse's presynaptic neuron fires at high frequency: its spike trace (+1 per spike,
+    # decay capture_tau_ms) reaching capture_threshold, e.g. 6 spikes within ~100 ms (>= ~60 Hz),
+    # the signature of a tetanus (Bliss & Lomo 1973: high-frequency trains induce LTP; presynaptic
+    # induction: Castillo 2012, Cold Spring Harb Perspect Biol 4:a005728). Everything the rule
+    # reads is local to the synapse: its two neurons' spike times and the presynaptic rate.
+    stdp_tagging: bool = False
+    tag_tau_ms: float = 1000.0
+    capture_threshold: float = 6.0
+    capture_tau_ms: float = 100.0
+    capture_gain: float = 1.0
 
     # Homeostatic synaptic scaling (Turrigiano et al. 1998): slow (rate estimated over a minute,
     # weights scaled by at most ~0.2% per second), to hold the firing rate against STDP's drift.
@@ -510,7 +549,7 @@ class CultureConfig(Config):
         if self.g_ee_max_per_ms < self.g_ee_per_ms:
             raise ValueError(f"CultureConfig.g_ee_max_per_ms must be in [g_ee_per_ms="
                              f"{self.g_ee_per_ms}, 10.0], got {self.g_ee_max_per_ms!r}")
-        for name in ("stp_enabled", "stdp_enabled", "homeostasis_enabled"):
+        for name in ("stp_enabled", "stdp_enabled", "homeostasis_enabled", "stdp_tagging"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"CultureConfig.{name} must be True or False, "
                                  f"got {getattr(self, name)!r}")
@@ -523,6 +562,10 @@ class CultureConfig(Config):
         _check("stdp_tau_minus_ms", self.stdp_tau_minus_ms, 1.0, 1000.0)
         _check("stdp_a_plus", self.stdp_a_plus, 0.0, 1.0)
         _check("stdp_a_minus_ratio", self.stdp_a_minus_ratio, 0.0, 10.0)
+        _check("tag_tau_ms", self.tag_tau_ms, 1.0, 1e6)
+        _check("capture_threshold", self.capture_threshold, 1.0, 1000.0)
+        _check("capture_tau_ms", self.capture_tau_ms, 1.0, 1e5)
+        _check("capture_gain", self.capture_gain, 0.0, 1e4)
         _check("homeostasis_target_hz", self.homeostasis_target_hz, 0.01, 100.0)
         _check("homeostasis_tau_s", self.homeostasis_tau_s, 0.1, 1e6)
         _check("homeostasis_interval_ms", self.homeostasis_interval_ms, 1.0, 1e7)
@@ -705,6 +748,10 @@ def model_namespace(config: CultureConfig, seed: int) -> dict:
         "tau_minus": cfg.stdp_tau_minus_ms * ms,
         "A_plus": stdp * cfg.stdp_a_plus * cfg.g_ee_max_per_ms,
         "A_minus": stdp * cfg.stdp_a_plus * cfg.stdp_a_minus_ratio * cfg.g_ee_max_per_ms,
+        "tau_tag": cfg.tag_tau_ms * ms,
+        "tau_capture": cfg.capture_tau_ms * ms,
+        "capture_threshold": float(cfg.capture_threshold),
+        "capture_gain": float(cfg.capture_gain),
         "w_min": 0.0,
         "w_max": float(cfg.g_ee_max_per_ms),
         "tau_homeo": cfg.homeostasis_tau_s * second,
@@ -742,7 +789,10 @@ class CultureNetwork:
         self.clock = Clock(cfg.dt_ms * ms, name="culture_clock")
         self.noise_clock = Clock(cfg.noise_interval_ms * ms, name="culture_noise_clock")
 
-        G = NeuronGroup(n, NEURON_VARIABLES, threshold=NEURON_THRESHOLD, reset=NEURON_RESET,
+        tagging = cfg.stdp_tagging and cfg.stdp_enabled
+        G = NeuronGroup(n, NEURON_VARIABLES + (TAGGING_NEURON_VARIABLES if tagging else ""),
+                        threshold=NEURON_THRESHOLD,
+                        reset=(TAGGING_NEURON_RESET if tagging else "") + NEURON_RESET,
                         clock=self.clock, name="culture_neurons")
         G.run_regularly(NEURON_UPDATE, clock=self.clock, when="groups",
                         name="culture_integrate")
@@ -770,7 +820,9 @@ class CultureNetwork:
         ee = st.is_excitatory[st.pre] & st.is_excitatory[st.post]
         self.ee_index = np.flatnonzero(ee)
         self.static_index = np.flatnonzero(~ee)
-        S_ee = Synapses(G, G, model=EE_SYNAPSE_MODEL, on_pre=EE_ON_PRE, on_post=EE_ON_POST,
+        S_ee = Synapses(G, G, model=TAGGED_EE_SYNAPSE_MODEL if tagging else EE_SYNAPSE_MODEL,
+                        on_pre=TAGGED_EE_ON_PRE if tagging else EE_ON_PRE,
+                        on_post=TAGGED_EE_ON_POST if tagging else EE_ON_POST,
                         clock=self.clock, name="culture_synapses_ee")
         S_st = Synapses(G, G, model=STATIC_SYNAPSE_MODEL, on_pre=STATIC_ON_PRE,
                         clock=self.clock, name="culture_synapses_static")
@@ -1124,7 +1176,7 @@ class Culture:
 
     def _flush_stream(self) -> None:
         mon = self._stream_mon
-        n = int(mon.variables["N"].get_value())
+        n = int(np.asarray(mon.variables["N"].get_value()).reshape(-1)[0])
         if n == 0:
             return
         rec = np.empty(n, dtype=SPIKE_RECORD_DTYPE)

@@ -48,6 +48,10 @@ def spike_forcer(culture, schedule):
     ("inh_type_fractions", (1.0,)),
     ("noise_interval_ms", 0.7),
     ("g_ee_max_per_ms", 0.001),
+    ("stdp_tagging", 1),
+    ("tag_tau_ms", 0.0),
+    ("capture_threshold", 0.5),
+    ("capture_gain", -1.0),
 ])
 def test_bad_config_values_raise_errors_naming_the_field(field, value):
     with pytest.raises(ValueError, match=f"CultureConfig.{field} must be"):
@@ -358,6 +362,76 @@ def test_stdp_pairing_changes_the_synapse(order):
     else:
         expected = -n_pairs * a_plus * cfg.stdp_a_minus_ratio * np.exp(-lag / cfg.stdp_tau_minus_ms)
     assert w1 - w0 == pytest.approx(expected, rel=0.05)
+
+
+TAGGED = dataclasses.replace(QUIET, stdp_tagging=True, capture_gain=10.0)
+
+
+def _pairings(c, pre, post, delay, start_ms, n_pairs, lag_ms=10.0, every_ms=200.0):
+    """A schedule of n_pairs pre->post pairings, the postsynaptic spike lag_ms after arrival."""
+    dt = c.config.dt_ms
+    schedule = {}
+    for p in range(n_pairs):
+        t_pre = start_ms + every_ms * p
+        arrival = t_pre + round(delay / dt) * dt
+        schedule.setdefault(t_pre, []).append(pre)
+        schedule.setdefault(arrival + lag_ms, []).append(post)
+    return schedule
+
+
+def test_tagged_stdp_writes_the_tag_not_the_weight_and_the_tag_decays():
+    cfg = TAGGED
+    c = Culture(cfg, seed=9)
+    k, pre, post, delay = _ee_synapse(c)
+    w0 = float(c._b.synapses_ee.w[k])
+    lag, n_pairs, every = 10.0, 5, 200.0
+    c.run(20.0 + every * n_pairs, tick=spike_forcer(c, _pairings(c, pre, post, delay, 20.0,
+                                                                   n_pairs, lag, every)),
+          tick_ms=cfg.dt_ms)
+    assert float(c._b.synapses_ee.w[k]) == w0
+    a_plus = cfg.stdp_a_plus * cfg.g_ee_max_per_ms * np.exp(-lag / cfg.stdp_tau_plus_ms)
+    # Each pairing adds a_plus; the earlier ones have decayed with tag_tau_ms by the last one.
+    expected = a_plus * sum(np.exp(-every * j / cfg.tag_tau_ms) for j in range(n_pairs))
+    tag = float(c._b.synapses_ee.tag[k])   # as of the last event at the synapse (event-driven)
+    assert tag == pytest.approx(expected, rel=0.05)
+    # Isolated presynaptic spikes (1 Hz, far below the capture threshold) never capture: the
+    # weight stays, the tag keeps decaying.
+    t0 = c.t_ms
+    c.run(3000.0, tick=spike_forcer(c, {t0 + 1000.0: [pre], t0 + 2000.0: [pre]}),
+          tick_ms=cfg.dt_ms)
+    assert float(c._b.synapses_ee.w[k]) == w0
+    assert 0 < float(c._b.synapses_ee.tag[k]) < tag * np.exp(-1500.0 / cfg.tag_tau_ms)
+
+
+def test_a_presynaptic_high_frequency_train_captures_the_tag():
+    cfg = TAGGED
+    c = Culture(cfg, seed=9)
+    k, pre, post, delay = _ee_synapse(c)
+    w0 = float(c._b.synapses_ee.w[k])
+    c.run(1000.0, tick=spike_forcer(c, _pairings(c, pre, post, delay, 20.0, 5)),
+          tick_ms=cfg.dt_ms)
+    tag = float(c._b.synapses_ee.tag[k])
+    t_tag = c.t_ms - 1000.0 + 20.0 + 4 * 200.0   # the last pairing, about
+    # 100 Hz for 100 ms: the presynaptic trace (tau 100 ms) reaches the threshold of 6 at the
+    # 8th spike, whose arrival captures the tag (then decayed for ~0.3 s more).
+    start = c.t_ms + 100.0
+    c.run(300.0, tick=spike_forcer(c, {start + 10.0 * n: [pre] for n in range(10)}),
+          tick_ms=cfg.dt_ms)
+    w1 = float(c._b.synapses_ee.w[k])
+    expected = cfg.capture_gain * tag * np.exp(-(start + 70.0 - t_tag) / cfg.tag_tau_ms)
+    assert w1 - w0 == pytest.approx(expected, rel=0.1)
+    assert abs(float(c._b.synapses_ee.tag[k])) < 0.01 * tag   # cleared (only the train's own LTD)
+
+
+def test_tagging_without_stdp_keeps_weights():
+    cfg = dataclasses.replace(TAGGED, stdp_enabled=False)
+    c = Culture(cfg, seed=9)
+    k, pre, post, delay = _ee_synapse(c)
+    w0 = c._b.weights()
+    schedule = _pairings(c, pre, post, delay, 20.0, 3)
+    schedule.update({700.0 + 10.0 * n: [pre] for n in range(10)})
+    c.run(900.0, tick=spike_forcer(c, schedule), tick_ms=cfg.dt_ms)
+    np.testing.assert_array_equal(c._b.weights(), w0)
 
 
 def test_stdp_off_keeps_weights():

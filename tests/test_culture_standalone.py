@@ -37,8 +37,10 @@ def _closed_loop(culture, ms=2000.0):
     return log
 
 
-def test_same_seed_same_activity_as_runtime():
-    a, b = Culture(CONFIG, seed=3), StandaloneCulture(CONFIG, seed=3)
+@pytest.mark.parametrize("config", [CONFIG, CONFIG.replace(stdp_tagging=True, capture_gain=20.0)],
+                         ids=["stdp", "tagged-stdp"])
+def test_same_seed_same_activity_as_runtime(config):
+    a, b = Culture(config, seed=3), StandaloneCulture(config, seed=3)
     la, lb = _closed_loop(a), _closed_loop(b)
     assert [t for t, _ in la] == [t for t, _ in lb] == [10.0 * k for k in range(200)]
     ca = np.array([c for _, c in la])
