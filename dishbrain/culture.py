@@ -55,7 +55,7 @@ several cultures can share a process, and a saved culture continues bit-identica
 
 from __future__ import annotations
 
-from envs.config import Config
+from envs.config import Config, check_bool, check_int, check_number
 
 import dataclasses
 import json
@@ -389,25 +389,6 @@ def _stream_key(seed: int, stream: int) -> int:
 # Configuration
 # ---------------------------------------------------------------------------------------------
 
-def _check(name: str, value, lo: float, hi: float, integer: bool = False) -> None:
-    kind = "an integer" if integer else "a finite number"
-    ok = not isinstance(value, bool) and (
-        isinstance(value, (int, np.integer)) if integer
-        else isinstance(value, (int, float, np.number)) and math.isfinite(float(value)))
-    if not ok or not (lo <= value <= hi):
-        raise ValueError(f"CultureConfig.{name} must be {kind} in [{lo}, {hi}], got {value!r}")
-
-
-def _check_fractions(name: str, value, n: int) -> None:
-    ok = (isinstance(value, tuple) and len(value) == n
-          and all(isinstance(x, (int, float)) and not isinstance(x, bool) and 0 <= x <= 1
-                  for x in value)
-          and abs(sum(value) - 1.0) < 1e-9)
-    if not ok:
-        raise ValueError(f"CultureConfig.{name} must be a tuple of {n} fractions in [0, 1] "
-                         f"summing to 1, got {value!r}")
-
-
 @dataclass(frozen=True)
 class CultureConfig(Config):
     """Every parameter of the simulated culture, validated on construction.
@@ -526,58 +507,65 @@ class CultureConfig(Config):
         for name in ("exc_type_fractions", "inh_type_fractions"):   # lists from JSON / TOML
             if isinstance(getattr(self, name), list):
                 object.__setattr__(self, name, tuple(getattr(self, name)))
-        _check("n_neurons", self.n_neurons, 10, 1_000_000, integer=True)
-        _check("exc_fraction", self.exc_fraction, 0.5, 0.95)
-        _check_fractions("exc_type_fractions", self.exc_type_fractions, 3)
-        _check_fractions("inh_type_fractions", self.inh_type_fractions, 2)
-        _check("heterogeneity", self.heterogeneity, 0.0, 1.0)
-        _check("exc_in_degree", self.exc_in_degree, 0, 10_000, integer=True)
-        _check("inh_in_degree", self.inh_in_degree, 0, 10_000, integer=True)
-        _check("connection_length_um", self.connection_length_um, 1.0, 1e5)
-        _check("conduction_velocity_um_per_ms", self.conduction_velocity_um_per_ms, 10.0, 1e5)
-        _check("synaptic_delay_ms", self.synaptic_delay_ms, 0.0, 20.0)
-        _check("tau_exc_ms", self.tau_exc_ms, 0.5, 100.0)
-        _check("tau_inh_ms", self.tau_inh_ms, 0.5, 200.0)
-        _check("nmda_ratio", self.nmda_ratio, 0.0, 10.0)
-        _check("tau_nmda_ms", self.tau_nmda_ms, 1.0, 1000.0)
-        _check("e_exc_mv", self.e_exc_mv, -20.0, 60.0)
-        _check("e_inh_mv", self.e_inh_mv, -100.0, -50.0)
+        check_int(self, "n_neurons", self.n_neurons, 10, 1_000_000, numpy=True)
+        check_number(self, "exc_fraction", self.exc_fraction, 0.5, 0.95, numpy=True)
+        for name, n in (("exc_type_fractions", 3), ("inh_type_fractions", 2)):
+            value = getattr(self, name)
+            if not (isinstance(value, tuple) and len(value) == n
+                    and all(isinstance(x, (int, float)) and not isinstance(x, bool)
+                            and 0 <= x <= 1 for x in value)
+                    and abs(sum(value) - 1.0) < 1e-9):
+                raise ValueError(f"CultureConfig.{name} must be a tuple of {n} fractions in "
+                                 f"[0, 1] summing to 1, got {value!r}")
+        check_number(self, "heterogeneity", self.heterogeneity, 0.0, 1.0, numpy=True)
+        check_int(self, "exc_in_degree", self.exc_in_degree, 0, 10_000, numpy=True)
+        check_int(self, "inh_in_degree", self.inh_in_degree, 0, 10_000, numpy=True)
+        check_number(self, "connection_length_um", self.connection_length_um, 1.0, 1e5, numpy=True)
+        check_number(self, "conduction_velocity_um_per_ms", self.conduction_velocity_um_per_ms,
+                     10.0, 1e5, numpy=True)
+        check_number(self, "synaptic_delay_ms", self.synaptic_delay_ms, 0.0, 20.0, numpy=True)
+        check_number(self, "tau_exc_ms", self.tau_exc_ms, 0.5, 100.0, numpy=True)
+        check_number(self, "tau_inh_ms", self.tau_inh_ms, 0.5, 200.0, numpy=True)
+        check_number(self, "nmda_ratio", self.nmda_ratio, 0.0, 10.0, numpy=True)
+        check_number(self, "tau_nmda_ms", self.tau_nmda_ms, 1.0, 1000.0, numpy=True)
+        check_number(self, "e_exc_mv", self.e_exc_mv, -20.0, 60.0, numpy=True)
+        check_number(self, "e_inh_mv", self.e_inh_mv, -100.0, -50.0, numpy=True)
         for name in ("g_ee_per_ms", "g_ei_per_ms", "g_ie_per_ms", "g_ii_per_ms"):
-            _check(name, getattr(self, name), 0.0, 10.0)
-        _check("weight_jitter", self.weight_jitter, 0.0, 1.0)
-        _check("g_ee_max_per_ms", self.g_ee_max_per_ms, 0.0, 10.0)
+            check_number(self, name, getattr(self, name), 0.0, 10.0, numpy=True)
+        check_number(self, "weight_jitter", self.weight_jitter, 0.0, 1.0, numpy=True)
+        check_number(self, "g_ee_max_per_ms", self.g_ee_max_per_ms, 0.0, 10.0, numpy=True)
         if self.g_ee_max_per_ms < self.g_ee_per_ms:
             raise ValueError(f"CultureConfig.g_ee_max_per_ms must be in [g_ee_per_ms="
                              f"{self.g_ee_per_ms}, 10.0], got {self.g_ee_max_per_ms!r}")
         for name in ("stp_enabled", "stdp_enabled", "homeostasis_enabled", "stdp_tagging"):
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"CultureConfig.{name} must be True or False, "
-                                 f"got {getattr(self, name)!r}")
-        _check("stp_dep_u", self.stp_dep_u, 1e-3, 1.0)
-        _check("stp_dep_tau_rec_ms", self.stp_dep_tau_rec_ms, 1.0, 1e5)
-        _check("stp_fac_u", self.stp_fac_u, 1e-3, 1.0)
-        _check("stp_fac_tau_rec_ms", self.stp_fac_tau_rec_ms, 1.0, 1e5)
-        _check("stp_fac_tau_facil_ms", self.stp_fac_tau_facil_ms, 1.0, 1e5)
-        _check("stdp_tau_plus_ms", self.stdp_tau_plus_ms, 1.0, 1000.0)
-        _check("stdp_tau_minus_ms", self.stdp_tau_minus_ms, 1.0, 1000.0)
-        _check("stdp_a_plus", self.stdp_a_plus, 0.0, 1.0)
-        _check("stdp_a_minus_ratio", self.stdp_a_minus_ratio, 0.0, 10.0)
-        _check("tag_tau_ms", self.tag_tau_ms, 1.0, 1e6)
-        _check("capture_threshold", self.capture_threshold, 1.0, 1000.0)
-        _check("capture_tau_ms", self.capture_tau_ms, 1.0, 1e5)
-        _check("capture_gain", self.capture_gain, 0.0, 1e4)
-        _check("homeostasis_target_hz", self.homeostasis_target_hz, 0.01, 100.0)
-        _check("homeostasis_tau_s", self.homeostasis_tau_s, 0.1, 1e6)
-        _check("homeostasis_interval_ms", self.homeostasis_interval_ms, 1.0, 1e7)
-        _check("homeostasis_rate", self.homeostasis_rate, 0.0, 1.0)
-        _check("noise_interval_ms", self.noise_interval_ms, 0.01, 100.0)
+            check_bool(self, name, getattr(self, name))
+        check_number(self, "stp_dep_u", self.stp_dep_u, 1e-3, 1.0, numpy=True)
+        check_number(self, "stp_dep_tau_rec_ms", self.stp_dep_tau_rec_ms, 1.0, 1e5, numpy=True)
+        check_number(self, "stp_fac_u", self.stp_fac_u, 1e-3, 1.0, numpy=True)
+        check_number(self, "stp_fac_tau_rec_ms", self.stp_fac_tau_rec_ms, 1.0, 1e5, numpy=True)
+        check_number(self, "stp_fac_tau_facil_ms", self.stp_fac_tau_facil_ms, 1.0, 1e5, numpy=True)
+        check_number(self, "stdp_tau_plus_ms", self.stdp_tau_plus_ms, 1.0, 1000.0, numpy=True)
+        check_number(self, "stdp_tau_minus_ms", self.stdp_tau_minus_ms, 1.0, 1000.0, numpy=True)
+        check_number(self, "stdp_a_plus", self.stdp_a_plus, 0.0, 1.0, numpy=True)
+        check_number(self, "stdp_a_minus_ratio", self.stdp_a_minus_ratio, 0.0, 10.0, numpy=True)
+        check_number(self, "tag_tau_ms", self.tag_tau_ms, 1.0, 1e6, numpy=True)
+        check_number(self, "capture_threshold", self.capture_threshold, 1.0, 1000.0, numpy=True)
+        check_number(self, "capture_tau_ms", self.capture_tau_ms, 1.0, 1e5, numpy=True)
+        check_number(self, "capture_gain", self.capture_gain, 0.0, 1e4, numpy=True)
+        check_number(self, "homeostasis_target_hz", self.homeostasis_target_hz, 0.01, 100.0,
+                     numpy=True)
+        check_number(self, "homeostasis_tau_s", self.homeostasis_tau_s, 0.1, 1e6, numpy=True)
+        check_number(self, "homeostasis_interval_ms", self.homeostasis_interval_ms, 1.0, 1e7,
+                     numpy=True)
+        check_number(self, "homeostasis_rate", self.homeostasis_rate, 0.0, 1.0, numpy=True)
+        check_number(self, "noise_interval_ms", self.noise_interval_ms, 0.01, 100.0, numpy=True)
         for name in ("noise_exc_mean_mv", "noise_inh_mean_mv"):
-            _check(name, getattr(self, name), -100.0, 100.0)
+            check_number(self, name, getattr(self, name), -100.0, 100.0, numpy=True)
         for name in ("noise_exc_sigma_mv", "noise_inh_sigma_mv"):
-            _check(name, getattr(self, name), 0.0, 100.0)
-        _check("stim_gain", self.stim_gain, 0.0, 100.0)
-        _check("dt_ms", self.dt_ms, 0.01, 1.0)
-        _check("spike_file_chunk_ms", self.spike_file_chunk_ms, 1.0, 1e7)
+            check_number(self, name, getattr(self, name), 0.0, 100.0, numpy=True)
+        check_number(self, "stim_gain", self.stim_gain, 0.0, 100.0, numpy=True)
+        check_number(self, "dt_ms", self.dt_ms, 0.01, 1.0, numpy=True)
+        check_number(self, "spike_file_chunk_ms", self.spike_file_chunk_ms, 1.0, 1e7, numpy=True)
         for name in ("noise_interval_ms", "homeostasis_interval_ms", "spike_file_chunk_ms"):
             ratio = getattr(self, name) / self.dt_ms
             if abs(ratio - round(ratio)) > 1e-6:

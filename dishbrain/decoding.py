@@ -25,7 +25,7 @@ Modes (`DecoderConfig.mode`):
 
 from __future__ import annotations
 
-from envs.config import Config
+from envs.config import Config, check_choice, check_int, check_number
 
 import math
 from dataclasses import dataclass
@@ -54,24 +54,14 @@ class DecoderConfig(Config):
     switch_layout_after_misses: int = 0
 
     def __post_init__(self) -> None:
-        if self.mode not in DECODER_MODES:
-            raise ValueError(f"DecoderConfig.mode must be one of {DECODER_MODES}, "
-                             f"got {self.mode!r}")
-        for name, lo_open in (("baseline_tau_s", True), ("baseline_floor", True),
-                              ("gain", True), ("dead_band", False)):
-            value = getattr(self, name)
-            ok = (isinstance(value, (int, float)) and not isinstance(value, bool)
-                  and math.isfinite(value) and (value > 0 if lo_open else value >= 0))
-            if not ok:
-                raise ValueError(f"DecoderConfig.{name} must be a finite number "
-                                 f"{'> 0' if lo_open else '>= 0'}, got {value!r}")
+        check_choice(self, "mode", self.mode, DECODER_MODES)
+        for name in ("baseline_tau_s", "baseline_floor", "gain"):
+            check_number(self, name, getattr(self, name), lo=0, lo_open=True)
+        check_number(self, "dead_band", self.dead_band, lo=0)
         if self.layout is not None and not isinstance(self.layout, str):
             raise ValueError(f"DecoderConfig.layout must be a layout name or None, "
                              f"got {self.layout!r}")
-        n = self.switch_layout_after_misses
-        if not (isinstance(n, int) and not isinstance(n, bool) and n >= 0):
-            raise ValueError(f"DecoderConfig.switch_layout_after_misses must be a whole number "
-                             f">= 0, got {n!r}")
+        check_int(self, "switch_layout_after_misses", self.switch_layout_after_misses, lo=0)
 
 
 class RunningBaseline:

@@ -24,7 +24,7 @@ continuous code at the price of a pulse on (almost) every game step.
 
 from __future__ import annotations
 
-from envs.config import Config
+from envs.config import Config, check_choice, check_int, check_number
 
 import math
 from dataclasses import dataclass
@@ -43,16 +43,6 @@ ONGOING_MS = 24 * 3600 * 1000.0
 
 RATE_CURVES = ("linear", "geometric")
 PULSE_SHAPES = ("biphasic", "monophasic")
-
-
-def _number(name: str, value: Any, lo: float, hi: float = math.inf, lo_open: bool = False) -> None:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    ok = ok and (value > lo if lo_open else value >= lo) and value <= hi
-    if not ok:
-        bound = f"> {lo}" if lo_open else f">= {lo}"
-        if hi != math.inf:
-            bound += f" and <= {hi}"
-        raise ValueError(f"EncoderConfig.{name} must be a finite number {bound}, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -79,27 +69,18 @@ class EncoderConfig(Config):
     paddle_face_x: float = DEFAULT_PADDLE_FACE_X
 
     def __post_init__(self) -> None:
-        if not (isinstance(self.n_sensory, int) and not isinstance(self.n_sensory, bool)
-                and self.n_sensory >= 1):
-            raise ValueError(f"EncoderConfig.n_sensory must be a whole number >= 1, "
-                             f"got {self.n_sensory!r}")
-        _number("rate_min_hz", self.rate_min_hz, 0.0, lo_open=True)
-        _number("rate_max_hz", self.rate_max_hz, 0.0, lo_open=True)
+        check_int(self, "n_sensory", self.n_sensory, lo=1)
+        check_number(self, "rate_min_hz", self.rate_min_hz, lo=0.0, lo_open=True)
+        check_number(self, "rate_max_hz", self.rate_max_hz, lo=0.0, lo_open=True)
         if self.rate_max_hz < self.rate_min_hz:
             raise ValueError(f"EncoderConfig.rate_max_hz must be >= rate_min_hz "
                              f"({self.rate_min_hz}), got {self.rate_max_hz!r}")
-        if self.rate_curve not in RATE_CURVES:
-            raise ValueError(f"EncoderConfig.rate_curve must be one of {RATE_CURVES}, "
-                             f"got {self.rate_curve!r}")
-        _number("rate_step_hz", self.rate_step_hz, 0.0)
-        _number("amplitude_mv", self.amplitude_mv, 0.0, lo_open=True)
-        if self.pulse_shape not in PULSE_SHAPES:
-            raise ValueError(f"EncoderConfig.pulse_shape must be one of {PULSE_SHAPES}, "
-                             f"got {self.pulse_shape!r}")
-        _number("pulse_phase_us", self.pulse_phase_us, 0.0, lo_open=True)
-        _number("paddle_face_x", self.paddle_face_x, 0.0, 1.0)
-        if self.paddle_face_x >= 1.0:
-            raise ValueError(f"EncoderConfig.paddle_face_x must be < 1, got {self.paddle_face_x!r}")
+        check_choice(self, "rate_curve", self.rate_curve, RATE_CURVES)
+        check_number(self, "rate_step_hz", self.rate_step_hz, lo=0.0)
+        check_number(self, "amplitude_mv", self.amplitude_mv, lo=0.0, lo_open=True)
+        check_choice(self, "pulse_shape", self.pulse_shape, PULSE_SHAPES)
+        check_number(self, "pulse_phase_us", self.pulse_phase_us, lo=0.0, lo_open=True)
+        check_number(self, "paddle_face_x", self.paddle_face_x, 0.0, 1.0, hi_open=True)
 
 
 @dataclass(frozen=True)

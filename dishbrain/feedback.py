@@ -26,7 +26,7 @@ it gives: `last_feedback` = (kind, t_ms) with kind "predictable" or "unpredictab
 
 from __future__ import annotations
 
-from envs.config import Config
+from envs.config import Config, check_int, check_number
 
 import collections
 import math
@@ -57,15 +57,8 @@ class FeedbackConfig(Config):
         for name in ("predictable_amplitude_mv", "predictable_rate_hz", "predictable_duration_ms",
                      "unpredictable_amplitude_mv", "unpredictable_rate_hz",
                      "unpredictable_duration_ms"):
-            value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and not isinstance(value, bool)
-                    and math.isfinite(value) and value > 0):
-                raise ValueError(f"FeedbackConfig.{name} must be a finite number > 0, "
-                                 f"got {value!r}")
-        n = self.unpredictable_electrodes
-        if not (isinstance(n, int) and not isinstance(n, bool) and n >= 1):
-            raise ValueError(f"FeedbackConfig.unpredictable_electrodes must be a whole number "
-                             f">= 1, got {n!r}")
+            check_number(self, name, getattr(self, name), lo=0, lo_open=True)
+        check_int(self, "unpredictable_electrodes", self.unpredictable_electrodes, lo=1)
 
 
 class FeedbackRule:

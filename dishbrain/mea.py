@@ -35,7 +35,8 @@ Regions
 
 from __future__ import annotations
 
-import math
+from envs.config import check_int, check_number
+
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Mapping
@@ -63,19 +64,6 @@ DEFAULT_MOTOR_LAYOUT = "dishbrain"
 REGION_NAMES = ("top_left", "top_right", "bottom_left", "bottom_right")
 
 
-def _check_range(owner: str, name: str, value, lo: float, hi: float, integer: bool = False) -> None:
-    """Raise ValueError naming ``owner.name`` and the allowed range unless lo <= value <= hi."""
-    kind = "an integer" if integer else "a finite number"
-    ok = (isinstance(value, (int, np.integer)) if integer
-          else isinstance(value, (int, float, np.number)))
-    if isinstance(value, bool):
-        ok = False
-    if ok and not integer:
-        ok = math.isfinite(float(value))
-    if not ok or not (lo <= value <= hi):
-        raise ValueError(f"{owner}.{name} must be {kind} in [{lo}, {hi}], got {value!r}")
-
-
 @dataclass(frozen=True)
 class MEAConfig:
     """Geometry of the electrode grid and how electrodes couple to neurons (all lengths in um)."""
@@ -96,14 +84,15 @@ class MEAConfig:
     n_sensory: int = 8
 
     def __post_init__(self) -> None:
-        _check_range("MEAConfig", "rows", self.rows, 4, 64, integer=True)
-        _check_range("MEAConfig", "cols", self.cols, 4, 64, integer=True)
-        _check_range("MEAConfig", "pitch_um", self.pitch_um, 10.0, 5000.0)
-        _check_range("MEAConfig", "dish_margin_um", self.dish_margin_um, 0.0, 10000.0)
-        _check_range("MEAConfig", "stim_radius_um", self.stim_radius_um, 1.0, 5000.0)
-        _check_range("MEAConfig", "stim_half_distance_um", self.stim_half_distance_um, 1.0, 5000.0)
-        _check_range("MEAConfig", "record_radius_um", self.record_radius_um, 1.0, 5000.0)
-        _check_range("MEAConfig", "n_sensory", self.n_sensory, 1, 2 * self.rows, integer=True)
+        check_int(self, "rows", self.rows, 4, 64, numpy=True)
+        check_int(self, "cols", self.cols, 4, 64, numpy=True)
+        check_number(self, "pitch_um", self.pitch_um, 10.0, 5000.0, numpy=True)
+        check_number(self, "dish_margin_um", self.dish_margin_um, 0.0, 10000.0, numpy=True)
+        check_number(self, "stim_radius_um", self.stim_radius_um, 1.0, 5000.0, numpy=True)
+        check_number(self, "stim_half_distance_um", self.stim_half_distance_um, 1.0, 5000.0,
+                     numpy=True)
+        check_number(self, "record_radius_um", self.record_radius_um, 1.0, 5000.0, numpy=True)
+        check_int(self, "n_sensory", self.n_sensory, 1, 2 * self.rows, numpy=True)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ random vertical velocity on each serve, friction paddle dynamics and 10 ms game 
 
 from __future__ import annotations
 
-from envs.config import Config
+from envs.config import Config, check_bool, check_number
 
 from dataclasses import dataclass
 from typing import Any
@@ -25,16 +25,6 @@ ACTION_STAY, ACTION_UP, ACTION_DOWN = 0, 1, 2
 ACTION_NAMES = ("stay", "up", "down")
 
 EVENTS = ("none", "serve", "hit", "miss")
-
-
-def _positive(name: str, value: float) -> None:
-    if not (isinstance(value, (int, float)) and np.isfinite(value) and value > 0):
-        raise ValueError(f"PongConfig.{name} must be a finite number > 0, got {value!r}")
-
-
-def _non_negative(name: str, value: float) -> None:
-    if not (isinstance(value, (int, float)) and np.isfinite(value) and value >= 0):
-        raise ValueError(f"PongConfig.{name} must be a finite number >= 0, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -66,12 +56,10 @@ class PongConfig(Config):
     def __post_init__(self) -> None:
         for name in ("court_width", "court_height", "paddle_width", "paddle_height",
                      "ball_speed_x", "tick_ms"):
-            _positive(name, getattr(self, name))
+            check_number(self, name, getattr(self, name), lo=0, lo_open=True)
         for name in ("paddle_accel", "ball_vy_max", "miss_pause_ms"):
-            _non_negative(name, getattr(self, name))
-        if not (isinstance(self.paddle_friction, (int, float)) and 0 <= self.paddle_friction <= 1):
-            raise ValueError(
-                f"PongConfig.paddle_friction must be in [0, 1], got {self.paddle_friction!r}")
+            check_number(self, name, getattr(self, name), lo=0)
+        check_number(self, "paddle_friction", self.paddle_friction, 0, 1)
         if self.paddle_height > self.court_height:
             raise ValueError(
                 f"PongConfig.paddle_height must be <= court_height ({self.court_height}), "
@@ -80,9 +68,7 @@ class PongConfig(Config):
             raise ValueError(
                 f"PongConfig.paddle_width must be < court_width ({self.court_width}), "
                 f"got {self.paddle_width!r}")
-        if not isinstance(self.serve_after_miss, bool):
-            raise ValueError(
-                f"PongConfig.serve_after_miss must be True or False, got {self.serve_after_miss!r}")
+        check_bool(self, "serve_after_miss", self.serve_after_miss)
 
     @property
     def dt_s(self) -> float:
