@@ -1,0 +1,285 @@
+"""Lab-notebook probes of the culture's sensorimotor mapping (docs/learning.md, entries 4-6).
+
+Where does the paddle's behaviour come from, and can plasticity reach it? Three subcommands:
+
+    python experiments/notebook/mapping.py play --seed 0 --minutes 5 [--layout vertical]
+        [--culture JSON] [--decoder JSON] [--condition stimulus] [--state-in FILE]
+        [--shaping MS] [--out runs/notebook]
+    python experiments/notebook/mapping.py rewire SRC DST --how direct|direct-anti|motor-inputs|shuffle
+    python experiments/notebook/mapping.py probe --seed 0
+
+``play`` runs one closed-loop session with a per-tick trace and prints the mapping: for each of
+the 8 ball bands (top to bottom), the mean movement while the ball is in that band (+1 = the
+paddle pushed up on every tick, -1 down), per quarter of the session; "top - bottom" is the mean
+movement in the top four bands minus the bottom four (> 0: a topographic, tracking-like map);
+the ARL per window; and how the direct sensory -> motor E->E weights changed. ``--shaping MS``
+adds dense predictable feedback (the hit's 100 Hz train, at most every MS ms) whenever the paddle
+pushes towards the ball while the ball approaches: an upper bound on what the feedback could
+teach, not the DishBrain rule. The culture is saved after the session (``--out``) for
+``rewire``.
+
+``rewire`` edits a saved culture's E->E weights (the wiring stays): ``direct`` sets every
+synapse from a band's sensory neurons onto the motor regions of the "right" direction (up for the
+top four bands) to the maximum and onto the wrong ones to 0 (``direct-anti``: the reverse);
+``motor-inputs`` doubles every E->E input of up-region neurons from the top half of the dish and
+zeroes those from the bottom half (mirrored for down-region neurons); ``shuffle`` permutes all
+E->E weights. Play the result with ``play --state-in DST``.
+
+``probe`` stimulates a fresh culture open-loop as the feedback does (8 hits, 3 misses) and prints
+each neuron group's spike-count trace maxima (tau 30 and 100 ms) after hits, misses and in a
+spontaneous burst: the signal that tagged STDP's capture threshold reads.
+
+"Sensory neurons" of band k are the excitatory neurons that the band's electrode records (within
+100 um, where a 75 mV pulse fires them); "motor neurons" those that the layout's up or down
+electrodes record: exactly the neurons whose spikes the decoder counts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import types
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+BANDS = 8
+
+
+def _groups(mea, positions, is_exc, layout: str):
+    """(sensory masks per band, up mask, down mask) over neurons, excitatory only."""
+    rec = mea.recording_matrix(positions).tocsr()
+
+    def recorded(electrodes):
+        return (np.asarray(rec[list(electrodes)].sum(axis=0)).ravel() > 0) & is_exc
+
+    lay = mea.motor_layout(layout)
+    return ([recorded([e]) for e in mea.sensory], recorded(lay.up_electrodes),
+            recorded(lay.down_electrodes))
+
+
+def _ee_arrays(z):
+    """E->E (pre, post, initial weight, current weight) of a saved culture, in saved order."""
+    pre, post = z["structure::pre"], z["structure::post"]
+    exc = z["structure::is_excitatory"]
+    ee = exc[pre] & exc[post]
+    return pre[ee], post[ee], z["structure::weight"][ee], z["state::culture_synapses_ee::w"]
+
+
+def weight_report(path: Path, layout: str) -> None:
+    from dishbrain.mea import MEA
+    with np.load(path) as f:
+        z = {k: f[k] for k in f.files}
+    pre, post, w0, w1 = _ee_arrays(z)
+    sens, up, down = _groups(MEA(), z["structure::positions_um"], z["structure::is_excitatory"],
+                             layout)
+    print(f"E->E weights: mean {w0.mean():.4f} -> {w1.mean():.4f}; "
+          f"at 0: {np.mean(w1 <= 1e-9):.3f}, at max: {np.mean(w1 >= w1.max() - 1e-9):.3f}")
+    cells = []
+    for k, s in enumerate(sens):
+        su, sd = s[pre] & up[post], s[pre] & down[post]
+        cells.append(f"{k}: up {w0[su].mean():.4f}->{w1[su].mean():.4f} "
+                     f"down {w0[sd].mean():.4f}->{w1[sd].mean():.4f}")
+    print("direct sensory->motor mean weight per band:\n  " + "\n  ".join(cells))
+
+
+def mapping_table(trace: np.ndarray, court: float = 600.0) -> None:
+    in_play = trace["in_play"] > 0
+    move = np.where(trace["action"] == 1, 1.0, np.where(trace["action"] == 2, -1.0, 0.0))
+    band = np.clip((trace["ball_y"] / court * BANDS).astype(int), 0, BANDS - 1)
+    n = len(trace)
+    print(f"paddle y: mean {trace['paddle_y'].mean():.0f}, sd {trace['paddle_y'].std():.0f}; "
+          f"ticks pushing up {np.mean(move > 0):.3f}, down {np.mean(move < 0):.3f}, "
+          f"staying {np.mean(move == 0):.3f}")
+    print("quarter  top-bottom  mean movement per ball band (top ... bottom)")
+    for q in range(4):
+        sel = np.zeros(n, bool)
+        sel[q * n // 4:(q + 1) * n // 4] = True
+        per_band = [move[in_play & sel & (band == k)].mean() if np.any(in_play & sel & (band == k))
+                    else np.nan for k in range(BANDS)]
+        top = move[in_play & sel & (band < BANDS // 2)].mean()
+        bottom = move[in_play & sel & (band >= BANDS // 2)].mean()
+        print(f"{q:>7}  {top - bottom:+10.3f}  " + " ".join(f"{x:+.2f}" for x in per_band))
+
+
+def add_shaping(agent, min_interval_ms: float) -> dict:
+    """Dense predictable feedback whenever the paddle pushes towards an approaching ball."""
+    from envs.pong import ACTION_DOWN, ACTION_UP, OBS_BALL_X, OBS_BALL_Y, OBS_IN_PLAY, OBS_PADDLE_Y
+    state = {"last_ms": -np.inf, "count": 0}
+    learn = agent.learn
+
+    def shaped(self, obs, action, reward, next_obs, terminated, truncated, info):
+        learn(obs, action, reward, next_obs, terminated, truncated, info)
+        t = float(self.culture.t_ms)
+        if (next_obs[OBS_IN_PLAY] < 0.5 or self.feedback.is_active(t)
+                or t - state["last_ms"] < min_interval_ms or next_obs[OBS_BALL_X] >= 0.5):
+            return
+        want_up = next_obs[OBS_BALL_Y] < next_obs[OBS_PADDLE_Y]
+        if (action == ACTION_UP and want_up) or (action == ACTION_DOWN and not want_up):
+            c = self.feedback.config
+            self.encoder.stop(self.culture)
+            self.culture.stimulate(list(self.culture.mea.sensory), c.predictable_amplitude_mv,
+                                   c.predictable_rate_hz, c.predictable_duration_ms,
+                                   random_timing=False)
+            self.feedback._record("predictable", t, c.predictable_duration_ms)
+            state["last_ms"] = t
+            state["count"] += 1
+
+    agent.learn = types.MethodType(shaped, agent)
+    return state
+
+
+def cmd_play(a) -> None:
+    from agents.culture import make_culture_agent
+    from dishbrain.metrics import read_session, windows
+    from dishbrain.replay import read_trace, trace_wrapper
+    from dishbrain.session import play_session
+
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = out / f"{a.tag}-seed{a.seed}-{a.condition}"
+    agent = make_culture_agent(
+        seed=a.seed, condition=a.condition, layout=a.layout, state_in=a.state_in,
+        culture_config=json.loads(a.culture) if a.culture else None,
+        decoder_config=json.loads(a.decoder) if a.decoder else None,
+        state_out=f"{stem}.npz")
+    shaping = add_shaping(agent, a.shaping) if a.shaping > 0 else None
+    start = time.perf_counter()
+    log = f"{stem}.jsonl"
+    play_session(agent, log_path=log, minutes=a.minutes, seed=a.seed, condition=a.condition,
+                 progress=False, wrappers=[trace_wrapper(log, agent)])
+    print(f"{stem}: {a.minutes} game min in {time.perf_counter() - start:.0f} s, "
+          f"culture {agent.culture.firing_rate_hz():.2f} Hz, layout {agent.decoder.layout}"
+          + (f", {shaping['count']} shaping trains" if shaping else ""))
+    _, trace = read_trace(log)
+    mapping_table(trace)
+    quarter = a.minutes / 4
+    for m in windows(read_session(log), [(0, 5)] if a.minutes <= 5 else
+                     [(0, 5), (5, None)] if a.minutes <= 10 else
+                     [(q * quarter, (q + 1) * quarter) for q in range(4)]):
+        print(f"minutes {m.window}: {m.rallies} rallies, ARL {m.arl:.2f}, aces {m.aces_pct:.0f} %")
+    weight_report(Path(f"{stem}.npz"), agent.decoder.layout)
+
+
+def cmd_rewire(a) -> None:
+    from dishbrain.mea import MEA
+    with np.load(a.src) as f:
+        z = {k: f[k] for k in f.files}
+    pre, post, _, w = _ee_arrays(z)
+    w = w.copy()
+    meta = json.loads(bytes(z["meta_json"]).decode())
+    w_max = float(meta["config"]["g_ee_max_per_ms"])
+    positions, is_exc = z["structure::positions_um"], z["structure::is_excitatory"]
+    sens, up, down = _groups(MEA(), positions, is_exc, a.layout)
+    if a.how in ("direct", "direct-anti"):
+        for k, s in enumerate(sens):
+            right, wrong = (up, down) if k < BANDS // 2 else (down, up)
+            if a.how == "direct-anti":
+                right, wrong = wrong, right
+            w[s[pre] & right[post]] = w_max
+            w[s[pre] & wrong[post]] = 0.0
+    elif a.how == "motor-inputs":
+        top = positions[:, 1] < np.median(positions[:, 1])
+        for target, source in ((up, top), (down, ~top)):
+            more, less = target[post] & source[pre], target[post] & ~source[pre]
+            w[more] = np.minimum(2.0 * w[more], w_max)
+            w[less] = 0.0
+    else:
+        w = np.random.default_rng(a.seed).permutation(w)
+    z["state::culture_synapses_ee::w"] = w
+    np.savez(a.dst, **z)
+    print(f"{a.dst}: {a.how} ({a.layout})")
+
+
+def cmd_probe(a) -> None:
+    from brian2 import SpikeMonitor
+
+    from dishbrain.culture import Culture, CultureConfig
+    c = Culture(CultureConfig.from_dict(json.loads(a.culture)) if a.culture else CultureConfig(),
+                seed=a.seed)
+    sensory = list(c.mea.sensory)
+    mon = SpikeMonitor(c._b.neurons, name="probe_monitor")
+    c._net.add(mon)
+    schedule = {5000.0 + 3000.0 * k: "hit" for k in range(8)}
+    schedule.update({29000.0 + 6000.0 * k: "miss" for k in range(3)})
+    rng_events = []
+
+    def tick(t_ms, counts):
+        kind = schedule.get(round(t_ms, 3))
+        if kind == "hit":
+            c.stimulate(sensory, 75.0, 100.0, 100.0)
+        elif kind == "miss":
+            c.stimulate(sensory, 150.0, 5.0 / len(sensory), 4000.0, random_timing=True)
+        if kind:
+            rng_events.append((t_ms, kind))
+        return True
+
+    c.run(50000.0, tick=tick, tick_ms=10.0)
+    t = np.asarray(mon.t[:]) * 1e3
+    i = np.asarray(mon.i[:])
+    exc = c.is_excitatory
+    rec = c.mea.recording_matrix(c.structure.positions_um).tocsr()
+    sens = (np.asarray(rec[sensory].sum(axis=0)).ravel() > 0) & exc
+    pop = np.histogram(t, bins=np.arange(0.0, 5000.0, 50.0))[0]
+    burst_at = 50.0 * int(np.argmax(pop))   # the strongest spontaneous burst before the first hit
+
+    def trace_max(lo, hi, tau, mask):
+        grid = np.arange(lo, hi, 2.0)
+        sel = (t >= lo - 5 * tau) & (t < hi)
+        out = []
+        for n in np.flatnonzero(mask):
+            s = t[sel & (i == n)]
+            d = grid[:, None] - s[None, :]
+            out.append(np.where(d >= 0, np.exp(-np.maximum(d, 0) / tau), 0.0).sum(1).max()
+                       if s.size else 0.0)
+        return np.array(out)
+
+    print("neurons  tau ms  event            mean   p90   p99   >=4    >=6")
+    for name, mask in (("sensory", sens), ("all exc", exc)):
+        for tau in (30.0, 100.0):
+            rows = [("spontaneous burst", burst_at - 100.0, burst_at + 300.0)]
+            rows += [(f"{kind} at {t0 / 1e3:.0f} s", t0, t0 + (300.0 if kind == "hit" else 4000.0))
+                     for t0, kind in rng_events[:3] + rng_events[8:10]]
+            for label, lo, hi in rows:
+                v = trace_max(lo, hi, tau, mask)
+                print(f"{name:8} {tau:6.0f}  {label:17} {v.mean():5.2f} {np.percentile(v, 90):5.2f} "
+                      f"{np.percentile(v, 99):5.2f} {np.mean(v >= 4):5.3f} {np.mean(v >= 6):6.3f}")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+    q = sub.add_parser("play")
+    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--minutes", type=float, default=5.0)
+    q.add_argument("--condition", default="stimulus")
+    q.add_argument("--layout", default=None)
+    q.add_argument("--culture", default="", help="CultureConfig fields as JSON")
+    q.add_argument("--decoder", default="", help="DecoderConfig fields as JSON")
+    q.add_argument("--state-in", default=None)
+    q.add_argument("--shaping", type=float, default=0.0, metavar="MS")
+    q.add_argument("--tag", default="play")
+    q.add_argument("--out", default="runs/notebook")
+    q.set_defaults(run=cmd_play)
+    q = sub.add_parser("rewire")
+    q.add_argument("src")
+    q.add_argument("dst")
+    q.add_argument("--how", choices=("direct", "direct-anti", "motor-inputs", "shuffle"),
+                   required=True)
+    q.add_argument("--layout", default="dishbrain")
+    q.add_argument("--seed", type=int, default=5, help="for shuffle")
+    q.set_defaults(run=cmd_rewire)
+    q = sub.add_parser("probe")
+    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--culture", default="", help="CultureConfig fields as JSON")
+    q.set_defaults(run=cmd_probe)
+    a = p.parse_args()
+    a.run(a)
+
+
+if __name__ == "__main__":
+    main()
