@@ -188,6 +188,16 @@ def cmd_rewire(a) -> None:
             more, less = target[post] & source[pre], target[post] & ~source[pre]
             w[more] = np.minimum(2.0 * w[more], w_max)
             w[less] = 0.0
+    elif a.how in ("modular", "modular-anti"):
+        # A proxy for a two-module culture: cut every E->E synapse from the central (sensory)
+        # strip onto motor neurons, then reconnect only band k's sensory neurons to the motor
+        # regions of one direction, at the maximum weight.
+        xs = MEA().positions_um[list(MEA().sensory), 0]
+        strip = (positions[:, 0] >= xs.min() - 100.0) & (positions[:, 0] <= xs.max() + 100.0)
+        w[strip[pre] & (up | down)[post]] = 0.0
+        for k, s in enumerate(sens):
+            right = up if (k < BANDS // 2) == (a.how == "modular") else down
+            w[s[pre] & right[post]] = w_max
     else:
         w = np.random.default_rng(a.seed).permutation(w)
     z["state::culture_synapses_ee::w"] = w
@@ -268,7 +278,7 @@ def main() -> None:
     q = sub.add_parser("rewire")
     q.add_argument("src")
     q.add_argument("dst")
-    q.add_argument("--how", choices=("direct", "direct-anti", "motor-inputs", "shuffle"),
+    q.add_argument("--how", choices=("direct", "direct-anti", "motor-inputs", "modular", "modular-anti", "shuffle"),
                    required=True)
     q.add_argument("--layout", default="dishbrain")
     q.add_argument("--seed", type=int, default=5, help="for shuffle")
