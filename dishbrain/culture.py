@@ -414,6 +414,15 @@ class CultureConfig(Config):
     inh_in_degree: int = 20
     # Length scale of the exp(-d / L) connection probability.
     connection_length_um: float = 200.0
+    # Two-module culture (0: one dish-wide network). Neurons within this distance (um, along x)
+    # of the sensory electrodes' columns form a "sensory" module, the rest a "motor" module, and a
+    # synapse between the modules is cross_module_factor times as likely as one within a module
+    # at the same distance (in-degrees stay fixed, so a module with fewer excitatory neurons than
+    # exc_in_degree must still draw inputs from the other). The in-vitro counterpart: compartmentalised
+    # cultures whose populations are linked only through axon channels (Pan et al. 2015, Front
+    # Neurosci 9:2; Yamamoto et al. 2018, Sci Adv 4:eaau4914).
+    sensory_module_um: float = 0.0
+    cross_module_factor: float = 1.0
     # Unmyelinated cortical axons: 0.1-0.5 m/s (= um/ms x 1000); 0.3 m/s = 300 um/ms.
     conduction_velocity_um_per_ms: float = 300.0
     # Synaptic transmission delay added to the axonal delay (~0.5-1 ms).
@@ -521,6 +530,9 @@ class CultureConfig(Config):
         check_int(self, "exc_in_degree", self.exc_in_degree, 0, 10_000, numpy=True)
         check_int(self, "inh_in_degree", self.inh_in_degree, 0, 10_000, numpy=True)
         check_number(self, "connection_length_um", self.connection_length_um, 1.0, 1e5, numpy=True)
+        check_number(self, "sensory_module_um", self.sensory_module_um, 0.0, 1e5, numpy=True)
+        check_number(self, "cross_module_factor", self.cross_module_factor, 0.0, 1.0, lo_open=True,
+                     numpy=True)
         check_number(self, "conduction_velocity_um_per_ms", self.conduction_velocity_um_per_ms,
                      10.0, 1e5, numpy=True)
         check_number(self, "synaptic_delay_ms", self.synaptic_delay_ms, 0.0, 20.0, numpy=True)
@@ -610,8 +622,11 @@ def _draw_types(n: int, fractions: Sequence[float], names: Sequence[str],
 
 
 def _sample_inputs(post_pos: np.ndarray, pre_pos: np.ndarray, pre_offset: int, k: int,
-                   length_um: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """k presynaptic partners per postsynaptic neuron, without replacement, p ~ exp(-d/L).
+                   length_um: float, rng: np.random.Generator,
+                   post_module: np.ndarray | None = None, pre_module: np.ndarray | None = None,
+                   cross_factor: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """k presynaptic partners per postsynaptic neuron, without replacement, p ~ exp(-d/L)
+    (times cross_factor between neurons of different modules, where modules are given).
 
     Gumbel top-k: adding Gumbel noise to log-weights and keeping the k largest is exactly
     sequential sampling without replacement proportional to the weights. Self-connections are
@@ -626,6 +641,9 @@ def _sample_inputs(post_pos: np.ndarray, pre_pos: np.ndarray, pre_offset: int, k
         p = post_pos[start:start + block]
         d = np.hypot(p[:, None, 0] - pre_pos[None, :, 0], p[:, None, 1] - pre_pos[None, :, 1])
         keys = -d / length_um + rng.gumbel(size=d.shape)
+        if post_module is not None and cross_factor != 1.0:
+            keys += np.log(cross_factor) * (post_module[start:start + block, None]
+                                            != pre_module[None, :])
         post_ids = np.arange(start, start + len(p))
         self_col = post_ids - pre_offset
         is_self = (self_col >= 0) & (self_col < n_pre)
@@ -639,6 +657,16 @@ def _sample_inputs(post_pos: np.ndarray, pre_pos: np.ndarray, pre_offset: int, k
     if not pre_out:
         return np.empty(0, np.int32), np.empty(0, np.int32)
     return (np.concatenate(pre_out).astype(np.int32), np.concatenate(post_out).astype(np.int32))
+
+
+def sensory_module(config: CultureConfig, mea: MEA, positions_um: np.ndarray) -> np.ndarray:
+    """True for the neurons of the sensory module (`CultureConfig.sensory_module_um`): within
+    that distance along x of the sensory electrodes' columns. All False for a one-module dish."""
+    if config.sensory_module_um <= 0:
+        return np.zeros(len(positions_um), dtype=bool)
+    xs = mea.positions_um[list(mea.sensory), 0]
+    x = positions_um[:, 0]
+    return (x >= xs.min() - config.sensory_module_um) & (x <= xs.max() + config.sensory_module_um)
 
 
 def generate_structure(config: CultureConfig, mea: MEA, seed: int) -> CultureStructure:
@@ -665,10 +693,13 @@ def generate_structure(config: CultureConfig, mea: MEA, seed: int) -> CultureStr
             r = min(1.0, max(0.0, _INH_R_CENTRE[t] + jitter[k]))
             a[k], b[k], c[k], d[k] = 0.02 + 0.08 * r, 0.25 - 0.05 * r, -65.0, 2.0
 
+    module = sensory_module(config, mea, pos)
     pre_e, post_e = _sample_inputs(pos, pos[:n_exc], 0, config.exc_in_degree,
-                                   config.connection_length_um, rng)
+                                   config.connection_length_um, rng, module, module[:n_exc],
+                                   config.cross_module_factor)
     pre_i, post_i = _sample_inputs(pos, pos[n_exc:], n_exc, config.inh_in_degree,
-                                   config.connection_length_um, rng)
+                                   config.connection_length_um, rng, module, module[n_exc:],
+                                   config.cross_module_factor)
     pre = np.concatenate([pre_e, pre_i])
     post = np.concatenate([post_e, post_i])
     order = np.lexsort((post, pre))

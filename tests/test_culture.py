@@ -52,6 +52,8 @@ def spike_forcer(culture, schedule):
     ("tag_tau_ms", 0.0),
     ("capture_threshold", 0.5),
     ("capture_gain", -1.0),
+    ("sensory_module_um", -1.0),
+    ("cross_module_factor", 0.0),
 ])
 def test_bad_config_values_raise_errors_naming_the_field(field, value):
     with pytest.raises(ValueError, match=f"CultureConfig.{field} must be"):
@@ -107,6 +109,27 @@ def test_structure_follows_config_and_dale():
     # Firing types: RS/IB/CH among E, FS/LTS among I.
     assert set(c.cell_type[c.is_excitatory]) <= {0, 1, 2}
     assert set(c.cell_type[~c.is_excitatory]) <= {3, 4}
+
+
+def test_two_module_culture_has_few_synapses_between_modules():
+    from dishbrain.culture import generate_structure, sensory_module
+    mea = MEA()
+    # 1,000 neurons: each module holds more excitatory neurons than the in-degree of 80.
+    one = CultureConfig(sensory_module_um=100.0)                      # modules, factor 1
+    two = dataclasses.replace(one, cross_module_factor=0.05)
+    module = sensory_module(one, mea, generate_structure(one, mea, seed=3).positions_um)
+    xs = mea.positions_um[list(mea.sensory), 0]
+    pos = generate_structure(one, mea, seed=3).positions_um
+    np.testing.assert_array_equal(module, (pos[:, 0] >= xs.min() - 100)
+                                  & (pos[:, 0] <= xs.max() + 100))
+    assert 0.1 < module.mean() < 0.5
+    assert not sensory_module(SMALL, mea, pos).any()                  # one module by default
+    crossing = []
+    for cfg in (one, two):
+        st = generate_structure(cfg, mea, seed=3)
+        assert (np.bincount(st.post, minlength=1000) == 100).all()   # in-degrees unchanged
+        crossing.append(np.mean(module[st.pre] != module[st.post]))
+    assert crossing[1] < 0.25 * crossing[0]
 
 
 def test_same_seed_same_culture_and_activity_other_seed_differs():

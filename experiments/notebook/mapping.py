@@ -133,7 +133,15 @@ def add_shaping(agent, min_interval_ms: float) -> dict:
     return state
 
 
+def use_mea(fields: str) -> None:
+    """Make MEAConfig(**fields) the default MEA of every culture built in this process."""
+    if fields:
+        from dishbrain import mea
+        mea.MEA.__init__.__defaults__ = (mea.MEAConfig(**json.loads(fields)), mea.MOTOR_LAYOUTS)
+
+
 def cmd_play(a) -> None:
+    use_mea(a.mea)
     from agents.culture import make_culture_agent
     from dishbrain.metrics import read_session, windows
     from dishbrain.replay import read_trace, trace_wrapper
@@ -271,6 +279,7 @@ def main() -> None:
     q.add_argument("--culture", default="", help="CultureConfig fields as JSON")
     q.add_argument("--decoder", default="", help="DecoderConfig fields as JSON")
     q.add_argument("--state-in", default=None)
+    q.add_argument("--mea", default="", help="MEAConfig fields as JSON (the default MEA here)")
     q.add_argument("--shaping", type=float, default=0.0, metavar="MS")
     q.add_argument("--tag", default="play")
     q.add_argument("--out", default="runs/notebook")
