@@ -26,6 +26,26 @@ class UsageError(Exception):
     """A problem with the user's input: printed as one line, exit status 2."""
 
 
+def no_display_reason() -> str | None:
+    """Why a pygame window would not be seen here, or None. SDL falls back to an off-screen
+    driver without a word when there is no display, so the user would wait for a window that
+    never opens."""
+    driver = os.environ.get("SDL_VIDEODRIVER", "")
+    if driver in ("dummy", "offscreen"):
+        return f"SDL_VIDEODRIVER={driver} draws off-screen"
+    if (sys.platform.startswith("linux") and not driver
+            and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))):
+        return "neither DISPLAY nor WAYLAND_DISPLAY is set"
+    return None
+
+
+def _warn_if_no_display() -> None:
+    reason = no_display_reason()
+    if reason:
+        print(f"dishbrain: no window will be visible ({reason}); the session runs and is "
+              "logged without it (--record FILE.gif keeps a video)", file=sys.stderr)
+
+
 def _positive_float(name: str):
     def parse(text: str) -> float:
         try:
@@ -89,6 +109,8 @@ def cmd_play(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     if getattr(agent, "needs_window", False) and not args.render:
         raise UsageError(f"the {args.agent} player needs a window: add --render")
+    if args.render:
+        _warn_if_no_display()
     wrappers = []
     if args.render or args.record:
         from dishbrain.viewer import viewer_wrapper
@@ -150,6 +172,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if args.start * 60.0 > source.duration_s:
         raise UsageError(f"--start {args.start:g} min is past the end of the session "
                          f"({source.duration_s / 60.0:.2f} min)")
+    if args.render or not args.record:
+        _warn_if_no_display()
     start = args.start if (args.start or not args.png) else source.duration_s / 60.0
     summary = replay(source, speed=args.speed, show=args.render or not args.record,
                      record=args.record, start_min=start, png=args.png,

@@ -62,3 +62,29 @@ def test_analyze_the_real_pilot_session(capsys):
     out = capsys.readouterr().out
     # 71 rallies, 51 hits: ARL 0.72 (measured from the log, see README)
     assert "71" in out and "0.72" in out
+
+
+@pytest.mark.parametrize("env, reason", [
+    ({"SDL_VIDEODRIVER": "dummy", "DISPLAY": ":0"}, "SDL_VIDEODRIVER=dummy"),
+    ({"SDL_VIDEODRIVER": None, "DISPLAY": None, "WAYLAND_DISPLAY": None}, "DISPLAY"),
+    ({"SDL_VIDEODRIVER": None, "DISPLAY": ":0"}, None),
+])
+def test_no_display_reason(env, reason, monkeypatch):
+    from dishbrain.cli import no_display_reason
+    monkeypatch.setattr(sys, "platform", "linux")
+    for key, value in env.items():
+        if value is None:
+            monkeypatch.delenv(key, raising=False)
+        else:
+            monkeypatch.setenv(key, value)
+    got = no_display_reason()
+    assert (got is None) if reason is None else (reason in got)
+
+
+def test_render_without_a_display_says_so(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")
+    assert main(["play", "--agent", "tracker", "--minutes", "0.02", "--quiet", "--render",
+                 "--speed", "max", "--out", str(tmp_path)]) == 0
+    captured = capsys.readouterr()
+    assert "no window will be visible (SDL_VIDEODRIVER=dummy" in captured.err
+    assert "tracker-seed0.jsonl" in captured.out
