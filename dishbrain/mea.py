@@ -82,6 +82,11 @@ class MEAConfig:
     record_radius_um: float = 100.0
     # Number of sensory electrodes (DishBrain: 8, one per vertical band of the court).
     n_sensory: int = 8
+    # Columns next to the sensory columns left out of the motor regions, on each side (0: the
+    # motor quadrants start at the sensory columns' neighbours). With 1 on the default grid the
+    # motor electrodes sit >= 400 um from every sensory electrode, beyond the stimulation's
+    # reach, so the motor regions see the stimulation only through the network.
+    motor_gap_cols: int = 0
 
     def __post_init__(self) -> None:
         check_int(self, "rows", self.rows, 4, 64, numpy=True)
@@ -93,6 +98,7 @@ class MEAConfig:
                      numpy=True)
         check_number(self, "record_radius_um", self.record_radius_um, 1.0, 5000.0, numpy=True)
         check_int(self, "n_sensory", self.n_sensory, 1, 2 * self.rows, numpy=True)
+        check_int(self, "motor_gap_cols", self.motor_gap_cols, 0, self.cols // 2 - 2, numpy=True)
 
 
 @dataclass(frozen=True)
@@ -144,7 +150,8 @@ class MEA:
         self.sensory: tuple[int, ...] = tuple(sensory)
 
         top, bottom = r < rows // 2, r >= rows // 2
-        left, right = c < left_c, c > right_c
+        gap = config.motor_gap_cols
+        left, right = c < left_c - gap, c > right_c + gap
         self.regions: Mapping[str, tuple[int, ...]] = MappingProxyType({
             "top_left": tuple(np.flatnonzero(top & left).tolist()),
             "top_right": tuple(np.flatnonzero(top & right).tolist()),

@@ -64,11 +64,25 @@ def test_layouts_are_frozen():
     ("stim_radius_um", float("nan"), "stim_radius_um"),
     ("record_radius_um", 0.0, "record_radius_um"),
     ("n_sensory", 100, "n_sensory"),
+    ("motor_gap_cols", 3, r"\[0, 2\]"),
 ])
 def test_config_validation_names_field_and_range(field, value, allowed):
     with pytest.raises(ValueError, match=f"MEAConfig.{field}") as info:
         MEAConfig(**{field: value})
     assert info.match(allowed)
+
+
+def test_motor_gap_keeps_the_motor_regions_out_of_the_stimulations_reach():
+    mea = MEA(MEAConfig(motor_gap_cols=1))
+    cols = {name: {e % 8 for e in region} for name, region in mea.regions.items()}
+    assert cols["top_left"] == cols["bottom_left"] == {0, 1}
+    assert cols["top_right"] == cols["bottom_right"] == {6, 7}
+    motor = [e for region in mea.regions.values() for e in region]
+    sensory = mea.positions_um[list(mea.sensory)]
+    d = np.hypot(*(mea.positions_um[motor][:, None, :] - sensory[None]).T)
+    assert d.min() >= 400.0 - 1e-9
+    # A neuron recorded by a motor electrode is beyond every sensory electrode's stimulation.
+    assert d.min() - mea.config.record_radius_um > mea.config.stim_radius_um
 
 
 def test_coupling_matrices_follow_distance():

@@ -174,6 +174,7 @@ def cmd_play(a) -> None:
 
 
 def cmd_rewire(a) -> None:
+    use_mea(a.mea)
     from dishbrain.mea import MEA
     with np.load(a.src) as f:
         z = {k: f[k] for k in f.files}
@@ -291,6 +292,7 @@ def main() -> None:
                    required=True)
     q.add_argument("--layout", default="dishbrain")
     q.add_argument("--seed", type=int, default=5, help="for shuffle")
+    q.add_argument("--mea", default="", help="MEAConfig fields as JSON (as given to play)")
     q.set_defaults(run=cmd_rewire)
     q = sub.add_parser("probe")
     q.add_argument("--seed", type=int, default=0)
