@@ -201,13 +201,16 @@ def make_culture_agent(seed: int = 0, condition: str = "stimulus", n_neurons: in
                        encoder_config: EncoderConfig | dict | None = None,
                        decoder_config: DecoderConfig | dict | None = None,
                        feedback_config: FeedbackConfig | dict | None = None,
-                       backend: str | None = None) -> CultureAgent:
+                       backend: str | None = None,
+                       mea_config=None) -> CultureAgent:
     """Build (or load, from `state_in`) a culture and wire it as a player of `condition`.
 
     Configs may be given as dataclasses or as dicts of their fields. `n_neurons` (default: the
     culture config's) and `culture_config` shape a new culture; with `state_in` the saved culture
     is loaded, and they must agree with it if given. `layout` picks the decoder's motor layout.
     The culture is saved to `state_out` after each session (also one stopped early).
+    `mea_config` (a `dishbrain.mea.MEAConfig` or a dict of its fields) sets the array's geometry
+    and regions for a new culture (a loaded one keeps its own).
     `backend`: "standalone" (compiled C++, fast; built once per configuration and cached),
     "runtime" (Brian2 runtime) or "auto" (standalone where a C++ compiler exists, else runtime
     with a warning); None: the environment variable DISHBRAIN_CULTURE_BACKEND, else "auto".
@@ -227,6 +230,9 @@ def make_culture_agent(seed: int = 0, condition: str = "stimulus", n_neurons: in
 
     from dishbrain.culture import CultureConfig, ensure_compiled
     from dishbrain.culture_standalone import BACKENDS, make_culture, standalone_available
+    from dishbrain.mea import MEA, MEAConfig
+
+    mea = None if mea_config is None else MEA(_config(MEAConfig, mea_config, "mea_config"))
 
     if backend is None:
         backend = os.environ.get("DISHBRAIN_CULTURE_BACKEND", "auto")
@@ -256,9 +262,12 @@ def make_culture_agent(seed: int = 0, condition: str = "stimulus", n_neurons: in
         if culture_config is not None and config != culture.config:
             raise ValueError(f"culture_config differs from the saved culture's ({str(path)!r}); "
                              "a loaded culture keeps its own configuration")
+        if mea is not None and mea.config != culture.mea.config:
+            raise ValueError(f"mea_config differs from the saved culture's ({str(path)!r}); "
+                             "a loaded culture keeps its own MEA")
         info["state_in"] = str(path)
     else:
-        culture = make_culture(config, seed=seed, backend=backend)
+        culture = make_culture(config, mea, seed=seed, backend=backend)
     if state_out is not None:
         info["state_out"] = str(state_out)
     encoder = DishBrainEncoder(encoder_config)

@@ -35,7 +35,7 @@ Regions
 
 from __future__ import annotations
 
-from envs.config import check_int, check_number
+from envs.config import Config, check_int, check_number
 
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -65,7 +65,7 @@ REGION_NAMES = ("top_left", "top_right", "bottom_left", "bottom_right")
 
 
 @dataclass(frozen=True)
-class MEAConfig:
+class MEAConfig(Config):
     """Geometry of the electrode grid and how electrodes couple to neurons (all lengths in um)."""
 
     rows: int = 8

@@ -292,3 +292,24 @@ def test_factory_takes_configs_as_dicts_and_checks_options(tmp_path):
     assert again.culture.n_neurons == 50
     with pytest.raises(ValueError, match="culture_config differs from the saved culture"):
         make_culture_agent(state_in=state, culture_config={"heterogeneity": 0.3})
+
+
+def test_factory_builds_the_culture_on_the_given_mea(tmp_path):
+    from agents.culture import make_culture_agent
+
+    with pytest.raises(ValueError, match=r"unknown MEAConfig field\(s\) \['gap'\]"):
+        make_culture_agent(mea_config={"gap": 1})
+    with pytest.raises(ValueError, match=r"MEAConfig.motor_gap_cols must be an integer in \[0, 2\]"):
+        make_culture_agent(mea_config={"motor_gap_cols": 3})
+    agent = make_culture_agent(seed=1, n_neurons=50, mea_config={"motor_gap_cols": 1,
+                                                                 "stim_radius_um": 100.0})
+    mea = agent.culture.mea
+    assert mea.config.motor_gap_cols == 1 and mea.config.stim_radius_um == 100.0
+    assert agent.decoder.mea is mea and set(mea.regions["top_left"]) == {0, 1, 8, 9, 16, 17, 24, 25}
+    assert agent.config_dict["mea"]["motor_gap_cols"] == 1
+    state = tmp_path / "c.npz"
+    agent.culture.save(state)
+    again = make_culture_agent(state_in=state)
+    assert again.culture.mea.config == mea.config               # a saved culture keeps its MEA
+    with pytest.raises(ValueError, match="mea_config differs from the saved culture"):
+        make_culture_agent(state_in=state, mea_config={"motor_gap_cols": 0})

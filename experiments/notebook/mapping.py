@@ -70,13 +70,18 @@ def _ee_arrays(z):
     return pre[ee], post[ee], z["structure::weight"][ee], z["state::culture_synapses_ee::w"]
 
 
+def _mea_of(z):
+    """The MEA a saved culture was built on."""
+    from dishbrain.mea import MEA, MEAConfig
+    return MEA(MEAConfig(**json.loads(bytes(z["meta_json"]).decode())["mea_config"]))
+
+
 def weight_report(path: Path, layout: str) -> None:
-    from dishbrain.mea import MEA
     with np.load(path) as f:
         z = {k: f[k] for k in f.files}
     pre, post, w0, w1 = _ee_arrays(z)
-    sens, up, down = _groups(MEA(), z["structure::positions_um"], z["structure::is_excitatory"],
-                             layout)
+    sens, up, down = _groups(_mea_of(z), z["structure::positions_um"],
+                             z["structure::is_excitatory"], layout)
     print(f"E->E weights: mean {w0.mean():.4f} -> {w1.mean():.4f}; "
           f"at 0: {np.mean(w1 <= 1e-9):.3f}, at max: {np.mean(w1 >= w1.max() - 1e-9):.3f}")
     cells = []
@@ -133,15 +138,7 @@ def add_shaping(agent, min_interval_ms: float) -> dict:
     return state
 
 
-def use_mea(fields: str) -> None:
-    """Make MEAConfig(**fields) the default MEA of every culture built in this process."""
-    if fields:
-        from dishbrain import mea
-        mea.MEA.__init__.__defaults__ = (mea.MEAConfig(**json.loads(fields)), mea.MOTOR_LAYOUTS)
-
-
 def cmd_play(a) -> None:
-    use_mea(a.mea)
     from agents.culture import make_culture_agent
     from dishbrain.metrics import read_session, windows
     from dishbrain.replay import read_trace, trace_wrapper
@@ -154,6 +151,7 @@ def cmd_play(a) -> None:
         seed=a.seed, condition=a.condition, layout=a.layout, state_in=a.state_in,
         culture_config=json.loads(a.culture) if a.culture else None,
         decoder_config=json.loads(a.decoder) if a.decoder else None,
+        mea_config=json.loads(a.mea) if a.mea and a.state_in is None else None,
         state_out=f"{stem}.npz")
     shaping = add_shaping(agent, a.shaping) if a.shaping > 0 else None
     start = time.perf_counter()
@@ -174,8 +172,6 @@ def cmd_play(a) -> None:
 
 
 def cmd_rewire(a) -> None:
-    use_mea(a.mea)
-    from dishbrain.mea import MEA
     with np.load(a.src) as f:
         z = {k: f[k] for k in f.files}
     pre, post, _, w = _ee_arrays(z)
@@ -183,7 +179,7 @@ def cmd_rewire(a) -> None:
     meta = json.loads(bytes(z["meta_json"]).decode())
     w_max = float(meta["config"]["g_ee_max_per_ms"])
     positions, is_exc = z["structure::positions_um"], z["structure::is_excitatory"]
-    sens, up, down = _groups(MEA(), positions, is_exc, a.layout)
+    sens, up, down = _groups(_mea_of(z), positions, is_exc, a.layout)
     if a.how in ("direct", "direct-anti"):
         for k, s in enumerate(sens):
             right, wrong = (up, down) if k < BANDS // 2 else (down, up)
@@ -201,7 +197,8 @@ def cmd_rewire(a) -> None:
         # A proxy for a two-module culture: cut every E->E synapse from the central (sensory)
         # strip onto motor neurons, then reconnect only band k's sensory neurons to the motor
         # regions of one direction, at the maximum weight.
-        xs = MEA().positions_um[list(MEA().sensory), 0]
+        mea = _mea_of(z)
+        xs = mea.positions_um[list(mea.sensory), 0]
         strip = (positions[:, 0] >= xs.min() - 100.0) & (positions[:, 0] <= xs.max() + 100.0)
         w[strip[pre] & (up | down)[post]] = 0.0
         for k, s in enumerate(sens):
@@ -280,7 +277,7 @@ def main() -> None:
     q.add_argument("--culture", default="", help="CultureConfig fields as JSON")
     q.add_argument("--decoder", default="", help="DecoderConfig fields as JSON")
     q.add_argument("--state-in", default=None)
-    q.add_argument("--mea", default="", help="MEAConfig fields as JSON (the default MEA here)")
+    q.add_argument("--mea", default="", help="MEAConfig fields as JSON (a new culture's array)")
     q.add_argument("--shaping", type=float, default=0.0, metavar="MS")
     q.add_argument("--tag", default="play")
     q.add_argument("--out", default="runs/notebook")
@@ -292,7 +289,6 @@ def main() -> None:
                    required=True)
     q.add_argument("--layout", default="dishbrain")
     q.add_argument("--seed", type=int, default=5, help="for shuffle")
-    q.add_argument("--mea", default="", help="MEAConfig fields as JSON (as given to play)")
     q.set_defaults(run=cmd_rewire)
     q = sub.add_parser("probe")
     q.add_argument("--seed", type=int, default=0)
