@@ -92,10 +92,12 @@ def weight_report(path: Path, layout: str) -> None:
     print("direct sensory->motor mean weight per band:\n  " + "\n  ".join(cells))
 
 
-def mapping_table(trace: np.ndarray, court: float = 600.0) -> None:
+def mapping_table(trace: np.ndarray, court_height: float) -> None:
+    from envs.pong import ACTION_DOWN, ACTION_UP
     in_play = trace["in_play"] > 0
-    move = np.where(trace["action"] == 1, 1.0, np.where(trace["action"] == 2, -1.0, 0.0))
-    band = np.clip((trace["ball_y"] / court * BANDS).astype(int), 0, BANDS - 1)
+    move = np.where(trace["action"] == ACTION_UP, 1.0,
+                    np.where(trace["action"] == ACTION_DOWN, -1.0, 0.0))
+    band = np.clip((trace["ball_y"] / court_height * BANDS).astype(int), 0, BANDS - 1)
     n = len(trace)
     print(f"paddle y: mean {trace['paddle_y'].mean():.0f}, sd {trace['paddle_y'].std():.0f}; "
           f"ticks pushing up {np.mean(move > 0):.3f}, down {np.mean(move < 0):.3f}, "
@@ -162,7 +164,8 @@ def cmd_play(a) -> None:
           f"culture {agent.culture.firing_rate_hz():.2f} Hz, layout {agent.decoder.layout}"
           + (f", {shaping['count']} shaping trains" if shaping else ""))
     _, trace = read_trace(log)
-    mapping_table(trace)
+    from envs.pong import PongConfig
+    mapping_table(trace, PongConfig().court_height)
     quarter = a.minutes / 4
     for m in windows(read_session(log), [(0, 5)] if a.minutes <= 5 else
                      [(0, 5), (5, None)] if a.minutes <= 10 else

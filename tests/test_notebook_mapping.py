@@ -1,0 +1,69 @@
+"""The lab notebook's probe script (experiments/notebook/mapping.py) on a small saved culture."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dishbrain.culture import Culture, CultureConfig
+from dishbrain.mea import MEAConfig
+
+SCRIPT = Path(__file__).resolve().parents[1] / "experiments" / "notebook" / "mapping.py"
+
+
+@pytest.fixture(scope="module")
+def mapping():
+    spec = importlib.util.spec_from_file_location("notebook_mapping", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _run(mapping, monkeypatch, *argv):
+    monkeypatch.setattr(sys, "argv", ["mapping.py", *argv])
+    mapping.main()
+
+
+@pytest.mark.parametrize("how", ["direct", "direct-anti"])
+def test_rewire_sets_the_direct_sensory_motor_weights(how, mapping, monkeypatch, tmp_path):
+    from dishbrain.mea import MEA
+    config = CultureConfig(n_neurons=400)
+    src, dst = tmp_path / "c.npz", tmp_path / "r.npz"
+    Culture(config, MEA(MEAConfig(motor_gap_cols=1)), seed=4).save(src)
+    _run(mapping, monkeypatch, "rewire", str(src), str(dst), "--how", how)
+    with np.load(dst) as f:
+        z = {k: f[k] for k in f.files}
+    mea = mapping._mea_of(z)
+    assert mea.config.motor_gap_cols == 1                     # the saved culture's own MEA
+    pre, post, w_start, w = mapping._ee_arrays(z)
+    with np.load(src) as f:
+        w_before = f["state::culture_synapses_ee::w"]
+    sens, up, down = mapping._groups(mea, z["structure::positions_um"],
+                                     z["structure::is_excitatory"], "dishbrain")
+    touched = np.zeros(len(w), bool)
+    for k, s in enumerate(sens):
+        right, wrong = (up, down) if (k < 4) == (how == "direct") else (down, up)
+        assert np.all(w[s[pre] & right[post]] == config.g_ee_max_per_ms)
+        assert np.all(w[s[pre] & wrong[post]] == 0.0)
+        touched |= s[pre] & (up | down)[post]
+    assert touched.any()
+    np.testing.assert_array_equal(w[~touched], w_before[~touched])   # nothing else changed
+
+
+def test_mapping_table_reports_pushes_per_band(mapping, capsys):
+    from envs.pong import ACTION_DOWN, ACTION_UP
+    n = 400
+    trace = np.zeros(n, dtype=[("ball_y", "<f4"), ("paddle_y", "<f4"), ("in_play", "u1"),
+                               ("action", "u1")])
+    trace["in_play"] = 1
+    trace["ball_y"] = np.tile(np.linspace(10, 590, 8), n // 8)       # every band in turn
+    top = trace["ball_y"] < 300
+    trace["action"] = np.where(top, ACTION_UP, ACTION_DOWN)           # a perfect topographic map
+    mapping.mapping_table(trace, 600.0)
+    out = capsys.readouterr().out
+    assert out.count("+2.000") == 4                                   # top - bottom, every quarter
+    assert "+1.00 +1.00 +1.00 +1.00 -1.00 -1.00 -1.00 -1.00" in out
