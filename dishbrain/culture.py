@@ -218,11 +218,14 @@ dapre/dt = -apre / tau_plus : 1 (event-driven)
 """
 
 # An E->E synapse: the postsynaptic neuron is excitatory, never LTS, so the synapse depresses.
-EE_ON_PRE = """
+EE_TRANSMIT = """
 g_rel = w * eff_dep_pre
 ge_post += g_rel
 gn_post += nmda_ratio * g_rel
 apre += 1
+"""
+
+EE_ON_PRE = EE_TRANSMIT + """
 w = clip(w - A_minus * apost_post * exp((t_last_post - t) / tau_minus), w_min, w_max)
 """
 
@@ -234,11 +237,7 @@ w = clip(w + A_plus * apre, w_min, w_max)
 # rate trace hf is at or above the capture threshold moves the tag into the weight.
 TAGGED_EE_SYNAPSE_MODEL = EE_SYNAPSE_MODEL + "dtag/dt = -tag / tau_tag : 1 (event-driven)\n"
 
-TAGGED_EE_ON_PRE = """
-g_rel = w * eff_dep_pre
-ge_post += g_rel
-gn_post += nmda_ratio * g_rel
-apre += 1
+TAGGED_EE_ON_PRE = EE_TRANSMIT + """
 tag = tag - A_minus * apost_post * exp((t_last_post - t) / tau_minus)
 capture = int(hf_pre >= capture_threshold)
 w = w + capture * (clip(w + capture_gain * tag, w_min, w_max) - w)
@@ -418,9 +417,9 @@ class CultureConfig(Config):
     # of the sensory electrodes' columns form a "sensory" module, the rest a "motor" module, and a
     # synapse between the modules is cross_module_factor times as likely as one within a module
     # at the same distance (in-degrees stay fixed, so a module with fewer excitatory neurons than
-    # exc_in_degree must still draw inputs from the other). The in-vitro counterpart: compartmentalised
-    # cultures whose populations are linked only through axon channels (Pan et al. 2015, Front
-    # Neurosci 9:2; Yamamoto et al. 2018, Sci Adv 4:eaau4914).
+    # exc_in_degree must still draw inputs from the other). The in-vitro counterpart:
+    # compartmentalised cultures whose populations are linked only through axon channels (Pan et
+    # al. 2015, Front Neurosci 9:2; Yamamoto et al. 2018, Sci Adv 4:eaau4914).
     sensory_module_um: float = 0.0
     cross_module_factor: float = 1.0
     # Unmyelinated cortical axons: 0.1-0.5 m/s (= um/ms x 1000); 0.3 m/s = 300 um/ms.
