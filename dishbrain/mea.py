@@ -30,7 +30,9 @@ Regions
   move the paddle up and which two move it down. Layouts are data (``MOTOR_LAYOUTS``); the
   DishBrain pilot session switched layout after misses, so several exist. ``"dishbrain"`` pairs
   the regions diagonally (one "up" and one "down" region on each side of the dish), the quadrant
-  arrangement of Kagan et al. 2022 (Fig. 1) [P].
+  arrangement of Kagan et al. 2022 (Fig. 1) [P]. ``MEAConfig.motor_gap_cols`` leaves columns
+  next to the sensory ones out of the quadrants, so that no motor electrode records neurons a
+  sensory pulse reaches directly (docs/learning.md, entry 7).
 """
 
 from __future__ import annotations
