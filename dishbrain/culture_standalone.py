@@ -190,6 +190,13 @@ def standalone_available() -> tuple[bool, str]:
     return True, ""
 
 
+def _wiring(structure, idx: np.ndarray) -> dict[str, np.ndarray]:
+    """The values of one Synapses object's static arrays (synapses `idx` of the structure):
+    sources, targets and delays in seconds, as the compiled binary reads them."""
+    return {"pre": structure.pre[idx], "post": structure.post[idx],
+            "delay": structure.delay_ms[idx] * 1e-3}
+
+
 def _vectorise_args() -> list[str]:
     """GCC flags that let the per-neuron loops vectorise (neuron update ~5x faster at 10k).
 
@@ -405,10 +412,11 @@ def _build(folder: Path) -> None:
         if idx.size == 0:   # an inactive object (see CultureNetwork)
             continue
         info = {"n": int(idx.size)}
-        for key, fname, values in (
-                ("pre", f"_static_array__array_{S.name}_sources", st.pre[idx]),
-                ("post", f"_static_array__array_{S.name}_targets", st.post[idx]),
-                ("delay", f"_static_array__dynamic_array_{S.name}_delay", st.delay_ms[idx] * 1e-3)):
+        files = {"pre": f"_static_array__array_{S.name}_sources",
+                 "post": f"_static_array__array_{S.name}_targets",
+                 "delay": f"_static_array__dynamic_array_{S.name}_delay"}
+        for key, values in _wiring(st, idx).items():
+            fname = files[key]
             arr = device.static_arrays.get(fname)
             if arr is None or not np.array_equal(arr, values):
                 raise RuntimeError(f"cannot identify the static array {fname} of {S.name}")
@@ -540,8 +548,7 @@ class StandaloneCulture:
             if info["n"] != idx.size:
                 raise RuntimeError("standalone build does not fit this culture's wiring")
             if idx.size:
-                for key, values in (("pre", st.pre[idx]), ("post", st.post[idx]),
-                                    ("delay", st.delay_ms[idx] * 1e-3)):
+                for key, values in _wiring(st, idx).items():
                     fname, dtype = info[key]
                     wiring[fname] = np.asarray(values, dtype=dtype)
         variables = manifest["variables"]

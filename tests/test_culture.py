@@ -117,9 +117,9 @@ def test_two_module_culture_has_few_synapses_between_modules():
     # 1,000 neurons: each module holds more excitatory neurons than the in-degree of 80.
     one = CultureConfig(sensory_module_um=100.0)                      # modules, factor 1
     two = dataclasses.replace(one, cross_module_factor=0.05)
-    module = sensory_module(one, mea, generate_structure(one, mea, seed=3).positions_um)
+    pos = generate_structure(one, mea, seed=3).positions_um   # the same for every factor
+    module = sensory_module(one, mea, pos)
     xs = mea.positions_um[list(mea.sensory), 0]
-    pos = generate_structure(one, mea, seed=3).positions_um
     np.testing.assert_array_equal(module, (pos[:, 0] >= xs.min() - 100)
                                   & (pos[:, 0] <= xs.max() + 100))
     assert 0.1 < module.mean() < 0.5

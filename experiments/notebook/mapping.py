@@ -182,7 +182,8 @@ def cmd_rewire(a) -> None:
     meta = json.loads(bytes(z["meta_json"]).decode())
     w_max = float(meta["config"]["g_ee_max_per_ms"])
     positions, is_exc = z["structure::positions_um"], z["structure::is_excitatory"]
-    sens, up, down = _groups(_mea_of(z), positions, is_exc, a.layout)
+    mea = _mea_of(z)
+    sens, up, down = _groups(mea, positions, is_exc, a.layout)
     if a.how in ("direct", "direct-anti"):
         for k, s in enumerate(sens):
             right, wrong = (up, down) if k < BANDS // 2 else (down, up)
@@ -200,7 +201,6 @@ def cmd_rewire(a) -> None:
         # A proxy for a two-module culture: cut every E->E synapse from the central (sensory)
         # strip onto motor neurons, then reconnect only band k's sensory neurons to the motor
         # regions of one direction, at the maximum weight.
-        mea = _mea_of(z)
         xs = mea.positions_um[list(mea.sensory), 0]
         strip = (positions[:, 0] >= xs.min() - 100.0) & (positions[:, 0] <= xs.max() + 100.0)
         w[strip[pre] & (up | down)[post]] = 0.0
