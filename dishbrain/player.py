@@ -1,0 +1,198 @@
+"""The player interface (`Agent`, `Stepper`, `SessionStopped`) and the registry that finds players.
+
+A player acts on observations and may learn from transitions. `Agent.play` is the only game loop
+in the project: players with a clock of their own (the Brian2 culture runs one long simulation;
+stable-baselines3 owns its training loop) set ``owns_clock = True``, override `play` and call the
+same per-step body, `Stepper.step`, from inside their clock, so the env, its wrappers and the
+session log are the same for every player.
+
+Players are found by name through the ``dishbrain.players`` entry-point group (declared in a
+package's ``pyproject.toml``; this project's own players are declared in ours), or by an import
+spec ``package.module:factory`` naming any callable that takes keyword options and returns an
+`Agent`. Nothing is imported until a player is asked for, so asking for one player never imports
+another's dependencies (the RL players need torch; nothing else does).
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from importlib.metadata import EntryPoint, entry_points
+from typing import Any, Callable
+
+import gymnasium as gym
+
+#: The entry-point group that names players: ``name = "package.module:factory"``.
+ENTRY_POINT_GROUP = "dishbrain.players"
+
+
+class SessionStopped(Exception):
+    """Raised (by a viewer or a signal handler) to end a session early and cleanly."""
+
+
+class Stepper:
+    """One step of the act -> env.step -> learn loop; holds the current observation."""
+
+    def __init__(self, agent: "Agent", env: gym.Env, seed: int | None = None):
+        self.agent = agent
+        self.env = env
+        self.obs, self.info = env.reset(seed=seed)
+        self.steps = 0
+
+    def step(self) -> bool:
+        """Play one step; False once the session is over (the env truncated or terminated)."""
+        action = self.agent.act(self.obs)
+        next_obs, reward, terminated, truncated, info = self.env.step(action)
+        self.agent.learn(self.obs, action, reward, next_obs, terminated, truncated, info)
+        self.obs, self.info = next_obs, info
+        self.steps += 1
+        return not (terminated or truncated)
+
+
+class Agent:
+    """A player of DishBrain Pong.
+
+    Subclasses implement `act`; learning players implement `learn`. `name` is what logs and
+    reports call the player.
+
+    Two kinds of player share this interface:
+
+    - ``owns_clock = False`` (the default; random, tracker, human, your own): the session's loop
+      drives the player. `play` calls `act(obs)` on every step and the action depends on `obs`.
+    - ``owns_clock = True`` (the culture, the stable-baselines3 players): the player's own clock
+      drives the session. Its `play` runs that clock (one long Brian2 run; SB3's training loop)
+      and calls `Stepper.step` from inside it, once per game step. Such a player may take its
+      input elsewhere than from `act`'s argument: the culture is stimulated with the observation
+      inside `learn` (the stimulation plays during the next tick of the simulation) and its
+      `act` reads out the spikes of the tick that just ended. Call such a player through `play`,
+      not through `act` alone.
+    """
+
+    name: str = "agent"
+    #: Whether `play` runs the player's own clock (see the class docstring).
+    owns_clock: bool = False
+
+    def reset(self, seed: int | None = None) -> None:
+        """Prepare for a new session (seed any randomness of the player)."""
+
+    def act(self, obs) -> Any:
+        raise NotImplementedError
+
+    def learn(self, obs, action, reward, next_obs, terminated, truncated, info) -> None:
+        """Learn from one transition. Default: a player that does not learn."""
+
+    def env_overrides(self) -> dict[str, Any]:
+        """PongConfig fields this player's condition needs (e.g. no pause for No-feedback)."""
+        return {}
+
+    def play(self, env: gym.Env, n_steps: int, seed: int | None = None) -> int:
+        """Play up to `n_steps` steps of `env`; returns the number of steps played."""
+        stepper = Stepper(self, env, seed)
+        while stepper.steps < n_steps and stepper.step():
+            pass
+        return stepper.steps
+
+    def close(self) -> None:
+        """Release resources (windows, simulations)."""
+
+
+# -- the registry ------------------------------------------------------------------------------
+
+def _entry_points() -> dict[str, EntryPoint]:
+    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def player_names() -> list[str]:
+    """The names of the installed players (the ``dishbrain.players`` entry points), sorted."""
+    return sorted(_entry_points())
+
+
+def is_player_spec(spec: str) -> bool:
+    """Whether `spec` has the ``package.module:factory`` form (rather than a registered name)."""
+    return isinstance(spec, str) and ":" in spec
+
+
+def unknown_player_message(spec: str) -> str:
+    """The one-line error for a name that is no installed player."""
+    return (f"unknown player {spec!r}; installed: {', '.join(player_names()) or '(none)'}; "
+            "or name any factory as package.module:factory")
+
+
+def resolve_player(spec: str) -> Callable[..., Agent]:
+    """The factory named by `spec`: an installed player's name or ``package.module:factory``.
+
+    Imports only that player's module. Raises ValueError with a one-line message when the name is
+    unknown, the spec malformed, or its module or attribute cannot be imported.
+    """
+    if not isinstance(spec, str) or not spec:
+        raise ValueError(f"a player is a name or package.module:factory, got {spec!r}")
+    if is_player_spec(spec):
+        module_name, _, attr = spec.partition(":")
+        if not module_name or not attr or ":" in attr:
+            raise ValueError(f"player {spec!r}: expected package.module:factory")
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            raise ValueError(f"player {spec!r}: cannot import {module_name!r} "
+                             f"({type(exc).__name__}: {exc})") from exc
+        factory = module
+        for part in attr.split("."):
+            try:
+                factory = getattr(factory, part)
+            except AttributeError:
+                raise ValueError(f"player {spec!r}: module {module_name!r} has no "
+                                 f"{attr!r}") from None
+    else:
+        ep = _entry_points().get(spec)
+        if ep is None:
+            raise ValueError(unknown_player_message(spec))
+        try:
+            factory = ep.load()
+        except (ImportError, AttributeError) as exc:
+            raise ValueError(f"player {spec!r} ({ep.value}) is not available here "
+                             f"({type(exc).__name__}: {exc})") from exc
+    if not callable(factory):
+        raise ValueError(f"player {spec!r} is not callable")
+    return factory
+
+
+def _parameters(factory: Callable[..., Agent]) -> dict[str, inspect.Parameter]:
+    return dict(inspect.signature(factory).parameters)
+
+
+def player_options(spec: str) -> list[str] | None:
+    """The keyword options the player's factory names, or None if it takes any (``**kwargs``)."""
+    params = _parameters(resolve_player(spec))
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return None
+    return [n for n, p in params.items() if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
+
+
+def player_accepts(spec: str, option: str) -> bool:
+    """Whether the player's factory names `option` (a catch-all ``**kwargs`` does not count: the
+    RL factories pass those on as hyperparameters)."""
+    params = _parameters(resolve_player(spec))
+    return option in params and params[option].kind in (inspect.Parameter.KEYWORD_ONLY,
+                                                        inspect.Parameter.POSITIONAL_OR_KEYWORD)
+
+
+def make_agent(name_or_spec: str, **options: Any) -> Agent:
+    """Build the player `name_or_spec` (a name or ``package.module:factory``).
+
+    Options the factory does not take are dropped (the runner passes ``seed`` and ``condition``
+    to every player); a factory with ``**kwargs`` gets them all.
+    """
+    factory = resolve_player(name_or_spec)
+    params = _parameters(factory)
+    if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        options = {k: v for k, v in options.items() if k in params}
+    agent = factory(**options)
+    if not isinstance(agent, Agent):
+        raise TypeError(f"player {name_or_spec!r} returned {type(agent).__name__}, "
+                        "not a dishbrain.player.Agent")
+    return agent
+
+
+__all__ = ["ENTRY_POINT_GROUP", "Agent", "SessionStopped", "Stepper", "is_player_spec",
+           "make_agent", "player_accepts", "player_names", "player_options", "resolve_player",
+           "unknown_player_message"]
