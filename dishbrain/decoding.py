@@ -20,6 +20,23 @@ Modes (`DecoderConfig.mode`):
   (+1 up, -1 down, 0 stay) over the ticks average to the command, with the running error bounded
   by half a push. `dead_band` is not used in this mode.
 
+- ``"contrast"``: one normalised contrast of the two directions, with no per-region baseline.
+  U and D are leaky counts of the up and the down regions' spikes (each tick's count added to the
+  previous value times exp(-tick / `smoothing_ms`): the spikes of about the last 100 ms, the bin
+  of classic population decoders of motor cortex, Wessberg et al. 2000, Nature 408:361;
+  Serruya et al. 2002, Nature 416:141). The command is the contrast c = (U - D) / (U + D + 1), a
+  divisive normalisation (Carandini & Heeger 2012, Nat Rev Neurosci 13:51) that reads *which*
+  side fires more, not how much the whole dish fires, so a network burst that reaches both sides
+  alike commands nothing; the + 1 (a pseudo-count of one spike) keeps a lone spike in a silent
+  dish from being a full-scale command. c is compared with ONE running mean and sd of c itself
+  (time constant `baseline_tau_s`): z = (c - mean) / sd, up if z > dead_band, down if
+  z < -dead_band. The common baseline removes the culture's constant bias towards one side
+  (docs/learning.md, entry 4: 57-67 % of ticks pushed up with per-region z-scores and dead band
+  0) without equalising the regions against each other, which per-region z-scores do and which
+  hides a slow change of one region's share (ibid., analysis point 4). Nothing in it depends on
+  the game's events. `baseline_floor` is not used in this mode. Issue 17's pilot found this
+  readout widened the span between the two vertical layouts several-fold.
+
 `movement` is positive upwards (towards y = 0): +1 is a full push up.
 """
 
@@ -34,7 +51,7 @@ import numpy as np
 
 from envs.pong import ACTION_DOWN, ACTION_STAY, ACTION_UP
 
-DECODER_MODES = ("difference", "linear")
+DECODER_MODES = ("difference", "linear", "contrast")
 
 
 @dataclass(frozen=True)
@@ -48,14 +65,17 @@ class DecoderConfig(Config):
     #: that was silent does not saturate on its first spike.
     baseline_floor: float = 0.5
     gain: float = 0.5              # linear mode: movement per unit of normalised difference
-    dead_band: float = 0.5         # difference mode: |d| <= dead_band -> stay
+    #: difference mode: |d| <= dead_band -> stay; contrast mode: |z| <= dead_band (in sd) -> stay.
+    dead_band: float = 0.5
+    #: contrast mode: time constant of the leaky up and down counts (~100 ms bins: module notes).
+    smoothing_ms: float = 100.0
     layout: str | None = None      # the MEA's motor layout to start with (None: its first)
     #: Switch to the MEA's next layout after this many misses (0: never).
     switch_layout_after_misses: int = 0
 
     def __post_init__(self) -> None:
         check_choice(self, "mode", self.mode, DECODER_MODES)
-        for name in ("baseline_tau_s", "baseline_floor", "gain"):
+        for name in ("baseline_tau_s", "baseline_floor", "gain", "smoothing_ms"):
             check_number(self, name, getattr(self, name), lo=0, lo_open=True)
         check_number(self, "dead_band", self.dead_band, lo=0)
         if self.layout is not None and not isinstance(self.layout, str):
@@ -97,7 +117,8 @@ class MotorDecoder:
     `mea` provides `n_electrodes`, `layout_names` and `motor_layout(name)` (regions of electrode
     indices). Baselines are kept for the regions of every layout, so switching layout is seamless.
     After `decode`: `movement` (the continuous command, + up), `activity` (normalised up and down
-    totals), `layout` (the current layout's name).
+    totals; in contrast mode the leaky up and down counts U and D), `layout` (the current
+    layout's name).
     """
 
     def __init__(self, mea, config: DecoderConfig = DecoderConfig(), tick_ms: float = 10.0):
@@ -137,11 +158,21 @@ class MotorDecoder:
             self._rows_of[name] = (idx[0], idx[1])
         self._regions = np.array(rows)
         self.baseline = RunningBaseline(len(rows), config.baseline_tau_s, self.tick_ms / 1000.0)
+        # Contrast mode: leaky counts of every region, and one baseline of c per layout (a layout
+        # switch flips which side is "up", so each layout's contrast keeps its own mean).
+        self._decay = math.exp(-self.tick_ms / config.smoothing_ms)
+        self._leaky = np.zeros(len(rows))
+        self._contrast_baselines = {name: RunningBaseline(1, config.baseline_tau_s,
+                                                          self.tick_ms / 1000.0)
+                                    for name in self.layout_names}
         self.reset()
 
     def reset(self) -> None:
         """A new session: fresh baselines, the configured layout, no pending sigma-delta error."""
         self.baseline.reset()
+        self._leaky[:] = 0.0
+        for b in self._contrast_baselines.values():
+            b.reset()
         self.layout = self.config.layout or self.layout_names[0]
         self.movement = 0.0
         self.activity = (0.0, 0.0)
@@ -182,13 +213,39 @@ class MotorDecoder:
         b.update(x)
         return z
 
+    def contrast(self, counts: np.ndarray) -> float:
+        """Contrast mode: this tick's z of the current layout's contrast (module notes); the
+        leaky counts and every layout's baseline then learn the tick."""
+        counts = np.asarray(counts, dtype=float)
+        if counts.shape != (self.n_electrodes,):
+            raise ValueError(f"counts must have shape ({self.n_electrodes},), got {counts.shape}")
+        self._leaky = self._leaky * self._decay + self._regions @ counts
+        z_now = 0.0
+        for name, (up_rows, down_rows) in self._rows_of.items():
+            u, d = float(self._leaky[up_rows].sum()), float(self._leaky[down_rows].sum())
+            c = np.array([(u - d) / (u + d + 1.0)])
+            b = self._contrast_baselines[name]
+            if name == self.layout:
+                self.activity = (u, d)
+                sd = math.sqrt(float(b.var[0]))
+                # Before the first tick, or while c has not varied yet, there is no scale: stay.
+                z_now = float((c[0] - b.mean[0]) / sd) if b.n > 0 and sd > 0 else 0.0
+            b.update(c)
+        return z_now
+
     def decode(self, counts: np.ndarray) -> int:
+        c = self.config
+        if c.mode == "contrast":
+            z = self.contrast(counts)
+            self.movement = 1.0 if z > c.dead_band else (-1.0 if z < -c.dead_band else 0.0)
+            if self.movement > 0:
+                return ACTION_UP
+            return ACTION_DOWN if self.movement < 0 else ACTION_STAY
         z = self.normalised(counts)
         up_rows, down_rows = self._rows_of[self.layout]
         up, down = float(z[up_rows].sum()), float(z[down_rows].sum())
         self.activity = (up, down)
         d = up - down
-        c = self.config
         if c.mode == "difference":
             if d > c.dead_band:
                 self.movement = 1.0

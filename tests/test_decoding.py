@@ -24,7 +24,7 @@ def warm(decoder, mea, rng, ticks=300):
         decoder.decode(background(mea, rng))
 
 
-@pytest.mark.parametrize("mode", ["difference", "linear"])
+@pytest.mark.parametrize("mode", ["difference", "linear", "contrast"])
 def test_up_regions_move_up_and_down_regions_move_down(mea, mode):
     rng = np.random.default_rng(0)
     dec = MotorDecoder(mea, DecoderConfig(mode=mode, gain=1.0))
@@ -143,6 +143,7 @@ def test_running_baseline_tracks_mean_and_variance():
 
 @pytest.mark.parametrize("field, value, message", [
     ("mode", "vote", "DecoderConfig.mode must be one of"),
+    ("smoothing_ms", 0.0, "DecoderConfig.smoothing_ms must be a finite number > 0"),
     ("baseline_tau_s", 0, "DecoderConfig.baseline_tau_s must be"),
     ("gain", -1, "DecoderConfig.gain must be"),
     ("dead_band", float("inf"), "DecoderConfig.dead_band must be"),
@@ -158,3 +159,75 @@ def test_bad_layout_and_counts_shape(mea):
         MotorDecoder(mea, DecoderConfig(layout="diagonal"))
     with pytest.raises(ValueError, match=r"counts must have shape \(64,\)"):
         MotorDecoder(mea).decode(np.zeros(10))
+
+
+def _contrast(mea, **fields):
+    return MotorDecoder(mea, DecoderConfig(mode="contrast", dead_band=0.0, **fields))
+
+
+def test_contrast_mode_removes_a_constant_bias_but_not_the_sign_of_a_change(mea):
+    """Up regions always busier than down ones: per tick the push is not pinned up (the common
+    baseline takes the bias out), but an extra burst on one side still wins."""
+    rng = np.random.default_rng(3)
+    dec = _contrast(mea)
+    layout = mea.motor_layout(dec.layout)
+    up_e, down_e = list(layout.up_electrodes), list(layout.down_electrodes)
+
+    def biased():
+        counts = np.zeros(mea.n_electrodes)
+        counts[up_e] = rng.poisson(3.0, len(up_e))
+        counts[down_e] = rng.poisson(2.0, len(down_e))
+        return counts
+
+    for _ in range(3000):                       # 30 s, three baseline time constants
+        dec.decode(biased())
+    actions = [dec.decode(biased()) for _ in range(2000)]
+    assert 0.3 < actions.count(ACTION_UP) / len(actions) < 0.7
+    assert ACTION_STAY not in actions           # dead band 0: every tick pushes
+    for side, want in ((down_e, ACTION_DOWN), (up_e, ACTION_UP)):
+        for _ in range(100):                    # 1 s: the last burst's leaky count has decayed
+            dec.decode(biased())
+        counts = biased()
+        counts[side] += 10
+        assert dec.decode(counts) == want
+
+
+def test_contrast_mode_reads_which_side_fires_not_how_much(mea):
+    """A burst that reaches both sides alike moves the command far less than a one-sided one."""
+    rng = np.random.default_rng(4)
+    dec = _contrast(mea)
+    layout = mea.motor_layout(dec.layout)
+    warm(dec, mea, rng, ticks=2000)
+    z_rest = [abs(dec.contrast(background(mea, rng))) for _ in range(200)]
+    both = background(mea, rng)
+    both[list(layout.up_electrodes) + list(layout.down_electrodes)] += 20
+    z_both = abs(dec.contrast(both))
+    dec.reset()
+    warm(dec, mea, rng, ticks=2000)
+    one = background(mea, rng)
+    one[list(layout.up_electrodes)] += 20
+    z_one = dec.contrast(one)
+    assert z_one > 5 * max(z_both, np.percentile(z_rest, 90))
+
+
+def test_contrast_mode_smooths_over_about_100_ms(mea):
+    """One tick of up spikes in silence keeps the contrast up for the next ~100 ms, then decays;
+    with smoothing_ms 10 it is gone within a few ticks."""
+    def after_pulse(smoothing_ms):
+        dec = _contrast(mea, smoothing_ms=smoothing_ms)
+        zero = np.zeros(mea.n_electrodes)
+        warm(dec, mea, np.random.default_rng(5), ticks=1000)
+        for _ in range(100):
+            dec.decode(zero)
+        pulse = zero.copy()
+        pulse[list(mea.motor_layout(dec.layout).up_electrodes)] = 3
+        dec.decode(pulse)
+        up = [dec.activity[0]]
+        for _ in range(5):
+            dec.decode(zero)
+            up.append(dec.activity[0])
+        return up
+
+    slow, fast = after_pulse(100.0), after_pulse(10.0)
+    assert slow[5] == pytest.approx(slow[0] * np.exp(-0.5))       # 50 ms at tau 100 ms
+    assert fast[5] < 0.01 * fast[0]
