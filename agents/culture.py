@@ -29,10 +29,10 @@ from typing import Any
 
 import numpy as np
 
-from agents.base import Agent, SessionStopped, Stepper
 from dishbrain.decoding import DecoderConfig, MotorDecoder
 from dishbrain.encoding import DishBrainEncoder, EncoderConfig
 from dishbrain.feedback import FeedbackConfig, FeedbackRule, make_feedback
+from dishbrain.player import Agent, SessionStopped, Stepper
 
 
 def _jsonable(value: Any) -> Any:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agents.base import Agent, SessionStopped
+from dishbrain.player import Agent, SessionStopped
 from envs.pong import ACTION_DOWN, ACTION_STAY, ACTION_UP
 
 

@@ -4,8 +4,8 @@ The baselines of Khajehnejad et al. 2025 ("Biological neurons compete with deep 
 learning in sample efficiency in a simulated gameworld", Cyborg and Bionic Systems 6:0336,
 arXiv 2405.16946): each algorithm plays the same ``DishBrain/Pong-v0`` as the cultures and learns
 while it plays, for exactly the game time of the session (20 min = 120,000 steps of 10 ms), from
-one of three input designs (``envs.wrappers``: "image", "positions", "stim"). It learns from the
-game's reward (+1 hit, -1 miss); the cultures get stimulation instead.
+one of three input designs (``dishbrain.observations``: "image", "positions", "stim"). It learns
+from the game's reward (+1 hit, -1 miss); the cultures get stimulation instead.
 
     from agents.rl import make_dqn
     from dishbrain.session import play_session
@@ -19,7 +19,7 @@ player. ``act`` is ``model.predict``, for playing a trained model without learni
 (``learn_online=False``).
 
 torch and stable-baselines3 (the ``rl`` extra) are imported only when a player is built, so
-importing ``agents`` or ``agents.registry`` never imports torch.
+importing ``agents`` or asking ``dishbrain.player`` for another player never imports torch.
 
 ## Hyperparameters
 All settings are in ``HYPERPARAMETERS`` below (one dict per algorithm), started from the tuned
@@ -45,7 +45,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from agents.base import Agent
+from dishbrain.player import Agent
 
 RL_EXTRA_HINT = "the RL players need the 'rl' extra: pip install -e '.[rl]'"
 
@@ -200,7 +200,7 @@ class SB3Agent(Agent):
 
     Arguments:
         algorithm: "dqn", "a2c" or "ppo".
-        obs: the input design, "image", "positions" or "stim" (``envs.wrappers.INPUT_DESIGNS``).
+        obs: the input design, "image", "positions" or "stim" (``dishbrain.observations.INPUT_DESIGNS``).
         seed: seeds the network's initialisation and the exploration (None: unseeded). The
             seed of the first session played, if given, replaces it (the model is built then).
         obs_options: options of the input-design wrapper (e.g. ``{"velocity": True}``).
@@ -219,7 +219,7 @@ class SB3Agent(Agent):
     def __init__(self, algorithm: str, obs: str = "positions", seed: int | None = 0, *,
                  obs_options: dict[str, Any] | None = None, learn_online: bool = True,
                  device: str = "cpu", torch_threads: int | None = 1, **overrides: Any):
-        from envs.wrappers import INPUT_DESIGNS
+        from dishbrain.observations import INPUT_DESIGNS
 
         if algorithm not in HYPERPARAMETERS:
             raise ValueError(f"unknown algorithm {algorithm!r}; allowed: {', '.join(HYPERPARAMETERS)}")
@@ -271,7 +271,7 @@ class SB3Agent(Agent):
 
     # -- the model ------------------------------------------------------------------------------
     def _wrap(self, env):
-        from envs.wrappers import INPUT_DESIGNS
+        from dishbrain.observations import INPUT_DESIGNS
 
         return INPUT_DESIGNS[self.obs](env, **self.obs_options)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from agents.base import Agent
+from dishbrain.player import Agent
 from envs.pong import ACTION_DOWN, ACTION_STAY, ACTION_UP, OBS_BALL_Y, OBS_IN_PLAY, OBS_PADDLE_Y
 
 

@@ -18,8 +18,8 @@ import os
 import sys
 from pathlib import Path
 
-from agents.registry import player_names
 from dishbrain.feedback import FEEDBACK_RULES
+from dishbrain.player import player_names
 
 
 class UsageError(Exception):
@@ -91,18 +91,19 @@ def _writable_dir(path: Path) -> Path:
 
 
 def cmd_play(args: argparse.Namespace) -> int:
-    from agents.registry import make_agent
     from dishbrain.metrics import format_table, read_session, summarize
+    from dishbrain.player import make_agent, player_accepts
     from dishbrain.session import play_session
 
+    # The culture's and the RL players' flags go to any player whose factory names them.
+    flags = {"obs": args.obs, "condition": args.condition, "state_in": args.load_state,
+             "state_out": args.save_state, "n_neurons": args.neurons, "backend": args.backend}
+    try:
+        options = {"seed": args.seed}
+        options.update({k: v for k, v in flags.items() if player_accepts(args.agent, k)})
+    except ValueError as exc:  # no such player: said before anything is written
+        raise UsageError(str(exc)) from None
     out = _writable_dir(Path(args.out))
-    options = {"seed": args.seed}
-    if args.agent in ("dqn", "a2c", "ppo"):
-        options["obs"] = args.obs
-    if args.agent == "culture":
-        options.update(condition=args.condition, state_in=args.load_state,
-                       state_out=args.save_state, n_neurons=args.neurons,
-                       backend=args.backend)
     try:
         agent = make_agent(args.agent, **options)
     except (ImportError, ValueError) as exc:
@@ -316,6 +317,43 @@ def cmd_culture_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_grip(args: argparse.Namespace) -> int:
+    from dishbrain.grip import GripConfig, format_table, load_grip_toml, run_grip
+
+    try:
+        fields = load_grip_toml(args.config) if args.config else {}
+        if args.seed_list is not None:
+            fields["seeds"] = tuple(args.seed_list)
+        elif args.seeds is not None or args.first_seed is not None:
+            first = args.first_seed if args.first_seed is not None else 0
+            fields["seeds"] = tuple(range(first, first + (args.seeds or 8)))
+        for key in ("minutes", "edit", "condition"):
+            if getattr(args, key) is not None:
+                fields[key] = getattr(args, key)
+        options = dict(fields.get("player_options", {}))
+        if args.neurons is not None:
+            options["n_neurons"] = args.neurons
+        if args.backend is not None:
+            options["backend"] = args.backend
+        fields["player_options"] = options
+        config = GripConfig(**fields)
+        from dishbrain.grip import check_config
+        check_config(config)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    out = _writable_dir(Path(args.out)) if args.out else None
+    print(f"grip: {len(config.seeds)} seeds x 4 arms x {config.minutes:g} min, edit "
+          f"{config.edit}, up to {args.workers} at a time" + (f" -> {out}" if out else ""))
+    try:
+        summary = run_grip(config, out, workers=args.workers, progress=not args.quiet)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    print(format_table(summary))
+    if out:
+        print(f"results: {out / 'grip.json'}, figure: {out / 'grip.png'}")
+    return 0
+
+
 def cmd_warmup(args: argparse.Namespace) -> int:
     from dishbrain.culture import CultureConfig, warm_cache
     from dishbrain.culture_standalone import ensure_build, standalone_available
@@ -336,8 +374,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("play", help="play one session with any player and print its metrics")
-    p.add_argument("--agent", required=True, choices=player_names(), metavar="NAME",
-                   help=f"the player: {', '.join(player_names())}")
+    p.add_argument("--agent", required=True, metavar="NAME",
+                   help=f"the player: {', '.join(player_names())}, or any "
+                        "package.module:factory returning a dishbrain.player.Agent")
     p.add_argument("--minutes", type=_positive_float("minutes"), default=20.0,
                    help="game time of the session (default 20)")
     p.add_argument("--seed", type=_seed, default=0)
@@ -413,6 +452,31 @@ def build_parser() -> argparse.ArgumentParser:
                    help="spontaneous activity to record (default 60)")
     p.add_argument("--seed", type=_seed, default=0)
     p.set_defaults(func=cmd_culture_check)
+
+    p = sub.add_parser("grip", help="how far the synaptic weights alone steer the paddle: "
+                                    "weights edited toward / against tracking vs the two "
+                                    "vertical layouts (issue 17)")
+    p.add_argument("config", metavar="CONFIG.toml", nargs="?",
+                   help="[culture] and [game] tables as in experiment configs, optional [grip]")
+    seeds = p.add_mutually_exclusive_group()
+    seeds.add_argument("--seeds", type=_positive_int("seeds"), default=None,
+                       help="number of cultures, seeds first-seed.. (default 8)")
+    seeds.add_argument("--seed-list", type=_seed, nargs="+", default=None, metavar="SEED")
+    p.add_argument("--first-seed", type=_seed, default=None, help="with --seeds (default 0)")
+    p.add_argument("--minutes", type=_positive_float("minutes"), default=None,
+                   help="game time of each session (default 5)")
+    p.add_argument("--edit", choices=["direct", "motor-inputs", "both"], default=None,
+                   help="the weight edit of the toward/against arms (default both)")
+    p.add_argument("--condition", choices=list(FEEDBACK_RULES), default=None,
+                   help="feedback condition of every session (default stimulus)")
+    p.add_argument("--neurons", type=_positive_int("neurons"), default=None)
+    p.add_argument("--backend", choices=["auto", "standalone", "runtime"], default=None)
+    p.add_argument("--workers", type=_positive_int("workers"), default=2,
+                   help="parallel sessions (default 2)")
+    p.add_argument("--out", metavar="DIR", help="write DIR/grip.json, grip.png and each "
+                                                 "session's numbers (rerun to resume)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_grip)
 
     p = sub.add_parser("warmup", help="compile the culture model (Brian2's cache and the default "
                                       "culture's binary) now; otherwise the first culture does it")

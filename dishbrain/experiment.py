@@ -9,8 +9,8 @@ Two studies run on it:
   the change from minutes 0-5 to minutes 5-20 (Fig. 5).
 - ``dishbrain compare`` - the comparison of Khajehnejad et al. 2025 ("Biological neurons compete
   with deep reinforcement learning in sample efficiency in a simulated gameworld", Cyborg and
-  Bionic Systems 6:0336): any players of ``agents/registry.py`` (the culture, DQN/A2C/PPO with
-  each input design, the reference players) over N seeds, with the same metrics; a player's
+  Bionic Systems 6:0336): any players (``dishbrain.player``: the culture, DQN/A2C/PPO with
+  each input design, the reference players, any ``package.module:factory``) over N seeds, with the same metrics; a player's
   ``minutes`` may exceed a session (sample efficiency: up to 10x the culture's game time).
 
 Every session is one task (`SessionSpec`: player, options, seed, minutes, condition, label, log
@@ -79,8 +79,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
-import importlib
-import inspect
 import json
 import math
 import multiprocessing
@@ -305,6 +303,16 @@ def _choice(choices: Sequence[str]):
     return parse
 
 
+def _player(key: str, value: Any) -> str:
+    """An installed player's name or package.module:factory (imported later, by _check_player)."""
+    from dishbrain.player import check_player_name
+
+    try:
+        return check_player_name(value)
+    except ValueError as exc:
+        raise ConfigError(f"{key}: {exc}") from None
+
+
 def _conditions(key: str, value: Any) -> tuple[str, ...]:
     if not isinstance(value, list) or not value:
         raise ConfigError(f"{key} must be a non-empty list of {', '.join(CONDITIONS)}; "
@@ -354,24 +362,22 @@ def _game(table: _Table, key: str) -> dict[str, Any]:
 
 def _check_player(table: _Table, where: str, player: str, options: dict[str, Any]) -> None:
     """The player exists here and takes every option (make_agent would silently drop a typo)."""
-    from agents.registry import PLAYERS
+    from dishbrain.player import player_options, resolve_player
 
     for name in options:
         if name in RUNNER_OPTIONS:
             table.fail(f"{where}.{name} is set by the runner (seeds, conditions and rest "
                        "recordings are keys of the config); remove it")
-    module_name, attr = PLAYERS[player].split(":")
     try:
-        factory = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as exc:
-        table.fail(f"player {player!r} is not available here ({type(exc).__name__}: {exc})")
+        factory = resolve_player(player)
+    except ValueError as exc:
+        table.fail(str(exc))
     if getattr(factory, "needs_window", False):
         table.fail(f"player {player!r} needs a window; the runner plays without one")
-    params = inspect.signature(factory).parameters
-    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+    names = player_options(player)
+    if names is None:  # the factory takes **kwargs
         return
-    allowed = [n for n, p in params.items()
-               if n not in RUNNER_OPTIONS and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    allowed = [n for n in names if n not in RUNNER_OPTIONS]
     for name in options:
         if name not in allowed:
             table.fail(f"{where}.{name} is not an option of player {player!r}; allowed: "
@@ -403,12 +409,10 @@ def _common(table: _Table) -> dict[str, Any]:
 
 
 def _parse_experiment(data: dict, source: str, stem: str, check_players: bool) -> RunConfig:
-    from agents.registry import player_names
-
     top = _Table(data, "", source)
     exp = _Table(top.get("experiment", _dict), "experiment", source)
     name = exp.get("name", _label, stem)
-    player = exp.get("player", _choice(player_names()), "culture")
+    player = exp.get("player", _player, "culture")
     cultures = exp.get("cultures", _int(1), 8)
     first_seed = exp.get("first_seed", _int(0), 0)
     minutes = exp.get("minutes", _number(0, strict=True), 20.0)
@@ -429,7 +433,7 @@ def _parse_experiment(data: dict, source: str, stem: str, check_players: bool) -
 
 
 def _parse_compare(data: dict, source: str, stem: str, check_players: bool) -> RunConfig:
-    from agents.registry import player_names
+    from dishbrain.player import player_label
 
     top = _Table(data, "", source)
     cmp = _Table(top.get("compare", _dict), "compare", source)
@@ -447,9 +451,9 @@ def _parse_compare(data: dict, source: str, stem: str, check_players: bool) -> R
     players = []
     for i, entry in enumerate(entries):
         t = _Table(entry, f"players[{i}]", source)
-        player = t.get("player", _choice(player_names()))
+        player = t.get("player", _player)
         condition = t.get("condition", _choice(CONDITIONS), None)
-        default_label = player + (f"-{condition}" if condition else "")
+        default_label = player_label(player) + (f"-{condition}" if condition else "")
         label = t.get("label", _label, default_label)
         options = t.get("options", _dict, {})
         p_minutes = t.get("minutes", _number(0, strict=True), minutes)
@@ -605,16 +609,14 @@ def session_finished(path: str | Path) -> bool:
 def _takes(player: str, option: str) -> bool:
     """Whether the player's factory names `option` (a catch-all **kwargs does not count: the RL
     factories pass those on as hyperparameters)."""
-    from agents.registry import PLAYERS
+    from dishbrain.player import player_accepts
 
-    module_name, attr = PLAYERS[player].split(":")
-    params = inspect.signature(getattr(importlib.import_module(module_name), attr)).parameters
-    return option in params and params[option].kind is not inspect.Parameter.VAR_KEYWORD
+    return player_accepts(player, option)
 
 
 def _play(spec: SessionSpec, *, log_path: Path, minutes: float, condition: str | None,
           extra: dict[str, Any], progress: bool | int, desc: str):
-    from agents.registry import make_agent
+    from dishbrain.player import make_agent
     from dishbrain.session import Progress, play_session, session_steps
     from envs.pong import PongConfig
 

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import importlib
 import inspect
+from collections.abc import Callable
 from importlib.metadata import EntryPoint, entry_points
-from typing import Any, Callable
+from typing import Any
 
 import gymnasium as gym
 
@@ -33,7 +34,7 @@ class SessionStopped(Exception):
 class Stepper:
     """One step of the act -> env.step -> learn loop; holds the current observation."""
 
-    def __init__(self, agent: "Agent", env: gym.Env, seed: int | None = None):
+    def __init__(self, agent: Agent, env: gym.Env, seed: int | None = None):
         self.agent = agent
         self.env = env
         self.obs, self.info = env.reset(seed=seed)
@@ -112,6 +113,19 @@ def is_player_spec(spec: str) -> bool:
     return isinstance(spec, str) and ":" in spec
 
 
+def check_player_name(spec: str) -> str:
+    """`spec` if it is an installed player's name or has the ``package.module:factory`` form (not
+    imported yet: `resolve_player` does that); ValueError with the one-line message otherwise."""
+    if not isinstance(spec, str) or not (is_player_spec(spec) or spec in _entry_points()):
+        raise ValueError(unknown_player_message(spec))
+    return spec
+
+
+def player_label(spec: str) -> str:
+    """A file-name-safe label for a player: its name, or the spec with ':' as '.'."""
+    return spec.replace(":", ".")
+
+
 def unknown_player_message(spec: str) -> str:
     """The one-line error for a name that is no installed player."""
     return (f"unknown player {spec!r}; installed: {', '.join(player_names()) or '(none)'}; "
@@ -188,11 +202,11 @@ def make_agent(name_or_spec: str, **options: Any) -> Agent:
         options = {k: v for k, v in options.items() if k in params}
     agent = factory(**options)
     if not isinstance(agent, Agent):
-        raise TypeError(f"player {name_or_spec!r} returned {type(agent).__name__}, "
+        raise ValueError(f"player {name_or_spec!r} returned {type(agent).__name__}, "
                         "not a dishbrain.player.Agent")
     return agent
 
 
-__all__ = ["ENTRY_POINT_GROUP", "Agent", "SessionStopped", "Stepper", "is_player_spec",
-           "make_agent", "player_accepts", "player_names", "player_options", "resolve_player",
-           "unknown_player_message"]
+__all__ = ["ENTRY_POINT_GROUP", "Agent", "SessionStopped", "Stepper", "check_player_name",
+           "is_player_spec", "make_agent", "player_accepts", "player_label", "player_names",
+           "player_options", "resolve_player", "unknown_player_message"]

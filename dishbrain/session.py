@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterable
 
 import gymnasium as gym
 
-from agents.base import Agent, SessionStopped
+from dishbrain.player import Agent, SessionStopped
 from envs.pong import PongConfig
 
 

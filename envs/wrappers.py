@@ -1,4 +1,4 @@
-"""The three input designs of the deep-RL comparison, as Gymnasium observation wrappers.
+"""The game-side input designs of the deep-RL comparison, as Gymnasium observation wrappers.
 
 Khajehnejad et al. 2025 ("Biological neurons compete with deep reinforcement learning in sample
 efficiency in a simulated gameworld", Cyborg and Bionic Systems 6:0336, arXiv 2405.16946) gave
@@ -7,13 +7,17 @@ to the one that carries only what the culture receives:
 
 - ``ImageObservation``: the game image, drawn directly from the state (no renderer);
 - ``PositionsObservation``: the ball's and the paddle's positions;
-- ``StimulationObservation``: the 8-element vector of the culture's sensory stimulation (place
-  code for the ball's height, rate code for its distance), from ``dishbrain.encoding``.
+
+The third design, the 8-element vector of the culture's sensory stimulation, is the culture's
+encoder applied to the observation, so it lives beside that encoder:
+``dishbrain.observations.StimulationObservation``; ``dishbrain.observations.INPUT_DESIGNS`` names
+all three ("image", "positions", "stim") for the players.
 
 Each wrapper is a pure function of ``DishBrain/Pong-v0``'s observation (plus, for a multi-frame
 image, a short history of it), so a player can apply the same transform to observations it is handed
-outside the wrapper (``agents.rl.SB3Agent.act``). ``INPUT_DESIGNS`` maps the names used by the
-players ("image", "positions", "stim") to the wrappers.
+outside the wrapper (``agents.rl.SB3Agent.act``). Each records its constructor arguments
+(``gymnasium.utils.RecordConstructorArgs``), so a wrapped env can be recreated from its spec and
+passes ``gymnasium.utils.env_checker.check_env``.
 
 Motion: one frame of positions cannot tell a ball coming from one going away, and a feed-forward
 network has no memory to work it out (the culture, a recurrent network, integrates its input over
@@ -32,11 +36,20 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from envs.pong import (OBS_BALL_VX, OBS_BALL_VY, OBS_BALL_X, OBS_BALL_Y, OBS_IN_PLAY,
-                       OBS_PADDLE_Y, OBS_SIZE, PongConfig)
+from envs.pong import (
+    OBS_BALL_VX,
+    OBS_BALL_VY,
+    OBS_BALL_X,
+    OBS_BALL_Y,
+    OBS_IN_PLAY,
+    OBS_PADDLE_Y,
+    OBS_SIZE,
+    PongConfig,
+)
 
 
-def _pong_config(env: gym.Env) -> PongConfig:
+def pong_config_of(env: gym.Env) -> PongConfig:
+    """The PongConfig of the DishBrain/Pong-v0 under `env`; TypeError for any other env."""
     config = getattr(env.unwrapped, "config", None)
     if not isinstance(config, PongConfig):
         raise TypeError(
@@ -44,7 +57,8 @@ def _pong_config(env: gym.Env) -> PongConfig:
     return config
 
 
-def _check_pong_obs(obs: np.ndarray) -> np.ndarray:
+def check_pong_obs(obs: np.ndarray) -> np.ndarray:
+    """`obs` as a float32 DishBrain/Pong-v0 observation; ValueError for any other shape."""
     obs = np.asarray(obs, dtype=np.float32)
     if obs.shape != (OBS_SIZE,):
         raise ValueError(f"expected a DishBrain/Pong-v0 observation of shape ({OBS_SIZE},), "
@@ -52,7 +66,7 @@ def _check_pong_obs(obs: np.ndarray) -> np.ndarray:
     return obs
 
 
-class ImageObservation(gym.ObservationWrapper):
+class ImageObservation(gym.ObservationWrapper, gym.utils.RecordConstructorArgs):
     """The game image: ``frames`` grey-scale frames of ``size`` x ``size`` pixels, uint8.
 
     Drawn in numpy from the observation (paddle and ball at 255 on 0; no ball during the pause
@@ -68,7 +82,9 @@ class ImageObservation(gym.ObservationWrapper):
 
     def __init__(self, env: gym.Env, size: int = 40, frames: int = 1, lag_steps: int = 10,
                  ball_px: int = 2):
-        super().__init__(env)
+        gym.utils.RecordConstructorArgs.__init__(self, size=size, frames=frames,
+                                                 lag_steps=lag_steps, ball_px=ball_px)
+        gym.ObservationWrapper.__init__(self, env)
         if not (isinstance(size, int) and size >= 36):
             raise ValueError(f"ImageObservation.size must be an integer >= 36 (NatureCNN), got {size!r}")
         if not (isinstance(frames, int) and frames >= 1):
@@ -77,7 +93,7 @@ class ImageObservation(gym.ObservationWrapper):
             raise ValueError(f"ImageObservation.lag_steps must be an integer >= 1, got {lag_steps!r}")
         if not (isinstance(ball_px, int) and 1 <= ball_px <= size):
             raise ValueError(f"ImageObservation.ball_px must be an integer in [1, size], got {ball_px!r}")
-        c = _pong_config(env)
+        c = pong_config_of(env)
         self.size, self.frames, self.lag_steps, self.ball_px = size, frames, lag_steps, ball_px
         self._paddle_half = c.paddle_height / c.court_height / 2.0  # fraction of the court
         self._paddle_cols = max(1, int(round(c.paddle_width / c.court_width * size)))
@@ -86,7 +102,7 @@ class ImageObservation(gym.ObservationWrapper):
 
     def draw(self, obs) -> np.ndarray:
         """One frame (size x size uint8) of a Pong observation."""
-        obs = _check_pong_obs(obs)
+        obs = check_pong_obs(obs)
         n = self.size
         frame = np.zeros((n, n), dtype=np.uint8)
         top = int(np.clip(np.floor((obs[OBS_PADDLE_Y] - self._paddle_half) * n), 0, n - 1))
@@ -117,7 +133,7 @@ class ImageObservation(gym.ObservationWrapper):
         return super().reset(**kwargs)
 
 
-class PositionsObservation(gym.ObservationWrapper):
+class PositionsObservation(gym.ObservationWrapper, gym.utils.RecordConstructorArgs):
     """Ball x, ball y and paddle y (fractions of the court), optionally the ball's velocity.
 
     float32: ``[ball_x, ball_y, paddle_y]`` in [0, 1], the paper's design (ball and paddle
@@ -129,56 +145,13 @@ class PositionsObservation(gym.ObservationWrapper):
     _VELOCITY = [OBS_BALL_VX, OBS_BALL_VY]
 
     def __init__(self, env: gym.Env, velocity: bool = False):
-        super().__init__(env)
-        _pong_config(env)
+        gym.utils.RecordConstructorArgs.__init__(self, velocity=velocity)
+        gym.ObservationWrapper.__init__(self, env)
+        pong_config_of(env)
         self.velocity = bool(velocity)
         self._index = self._POSITIONS + (self._VELOCITY if self.velocity else [])
         low = np.array([0.0] * 3 + [-1.0] * (len(self._index) - 3), dtype=np.float32)
         self.observation_space = spaces.Box(low, np.ones_like(low), dtype=np.float32)
 
     def observation(self, obs) -> np.ndarray:
-        return _check_pong_obs(obs)[self._index].copy()
-
-
-class StimulationObservation(gym.ObservationWrapper):
-    """The culture's sensory input: the rate (normalised to [0, 1]) of each of the 8 electrodes.
-
-    ``dishbrain.encoding.DishBrainEncoder().vector(obs)``: the ball's height selects one of 8
-    electrodes (place code), its distance from the paddle sets that electrode's rate, 4 Hz at
-    the far wall to 40 Hz at the paddle (rate code); all 0 while no ball is in play
-    (Kagan et al. 2022; PROTOCOL.md).
-    """
-
-    N_ELECTRODES = 8
-
-    def __init__(self, env: gym.Env, encoder=None):
-        super().__init__(env)
-        _pong_config(env)
-        if encoder is None:
-            from dishbrain.encoding import DishBrainEncoder
-
-            encoder = DishBrainEncoder()
-        self.encoder = encoder
-        self.observation_space = spaces.Box(0.0, 1.0, (self.N_ELECTRODES,), dtype=np.float32)
-
-    def observation(self, obs) -> np.ndarray:
-        vector = np.asarray(self.encoder.vector(_check_pong_obs(obs)), dtype=np.float32)
-        if vector.shape != (self.N_ELECTRODES,):
-            raise ValueError(f"the encoder's vector must have shape ({self.N_ELECTRODES},), "
-                             f"got {vector.shape}")
-        return vector
-
-
-#: input-design name -> wrapper class; the names are the players' ``obs`` option.
-INPUT_DESIGNS: dict[str, type[gym.ObservationWrapper]] = {
-    "image": ImageObservation,
-    "positions": PositionsObservation,
-    "stim": StimulationObservation,
-}
-
-
-def wrap_input_design(env: gym.Env, design: str, **options) -> gym.ObservationWrapper:
-    """Wrap ``env`` (DishBrain/Pong-v0) in the input design called ``design``."""
-    if design not in INPUT_DESIGNS:
-        raise ValueError(f"unknown input design {design!r}; allowed: {', '.join(INPUT_DESIGNS)}")
-    return INPUT_DESIGNS[design](env, **options)
+        return check_pong_obs(obs)[self._index].copy()

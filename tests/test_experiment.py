@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agents.registry import PLAYERS
 from agents.simple import StaticAgent
 from dishbrain.cli import main
 from dishbrain.experiment import (
@@ -89,7 +88,8 @@ def test_shipped_configs_are_valid():
      "experiment.conditions must list conditions out of stimulus, silent, no-feedback, rest"),
     ("[experiment]\nconditions = []", "experiment.conditions must be a non-empty list"),
     ("[experiment]\ncultres = 3", "unknown key 'cultres' in experiment; allowed:"),
-    ("[experiment]\nplayer = 'nobody'", "experiment.player must be one of random,"),
+    ("[experiment]\nplayer = 'nobody'", "experiment.player: unknown player 'nobody'; installed: a2c,"),
+    ("[experiment]\nplayer = 'no_such_module:make'", "cannot import 'no_such_module'"),
     ("[experiment]\nwindows = [[5, 0]]", "experiment.windows must be a non-empty list of [start, end]"),
     ("[experiment]\nminutes = 2\nwindows = [[0, 5]]", "experiment.windows: the window [0, 5] ends after"),
     ("[experiment]\nplayer = 'tracker'\n[culture]\ndead_bnd = 0.1",
@@ -262,10 +262,10 @@ class Broken(StaticAgent):
         raise RuntimeError("boom")
 
 
-def test_a_failing_session_is_reported_and_the_others_finish(tmp_path, monkeypatch):
-    monkeypatch.setitem(PLAYERS, "broken", f"{__name__}:Broken")
+def test_a_failing_session_is_reported_and_the_others_finish(tmp_path):
     config = parse_config({"compare": {"seeds": 1, "minutes": 0.2, "windows": [[0, 0.2]]},
-                           "players": [{"player": "random"}, {"player": "broken"}]},
+                           "players": [{"player": "random"},
+                                       {"player": f"{__name__}:Broken", "label": "broken"}]},
                           check_players=False)
     summary = run(config, tmp_path, LocalExecutor(1), progress=False)
     assert summary.ran == ["random-seed0"]
@@ -291,10 +291,10 @@ class InterruptOnce(StaticAgent):
 
 
 def test_ctrl_c_stops_cleanly_and_a_rerun_finishes(tmp_path, monkeypatch):
-    monkeypatch.setitem(PLAYERS, "interrupt-once", f"{__name__}:InterruptOnce")
     monkeypatch.setattr(InterruptOnce, "pressed", False)
     config = parse_config({"compare": {"seeds": 2, "minutes": 0.2, "windows": [[0, 0.2]]},
-                           "players": [{"player": "interrupt-once"}]})
+                           "players": [{"player": f"{__name__}:InterruptOnce",
+                                        "label": "interrupt-once"}]})
     with pytest.raises(KeyboardInterrupt):
         run(config, tmp_path, LocalExecutor(1), progress=False)
     manifest = json.loads((tmp_path / "manifest.json").read_text())

@@ -89,8 +89,8 @@ def test_missing_extra_gives_the_install_hint(monkeypatch):
 
 
 def test_core_imports_do_not_import_torch():
-    code = ("import sys, dishbrain, envs, envs.wrappers, agents, agents.registry, agents.rl, "
-            "dishbrain.session\n"
+    code = ("import sys, dishbrain, envs, envs.wrappers, agents, agents.rl, dishbrain.player, "
+            "dishbrain.observations, dishbrain.session\n"
             "try:\n    import agents.culture\nexcept ImportError:\n    pass\n"
             "heavy = [m for m in ('torch', 'stable_baselines3') if m in sys.modules]\n"
             "assert not heavy, heavy")
@@ -121,7 +121,7 @@ def test_act_applies_the_input_design_to_raw_observations(tmp_path):
     import numpy as np
 
     from envs.pong import PongEnv
-    from envs.wrappers import StimulationObservation
+    from dishbrain.observations import StimulationObservation
 
     agent = make_ppo(seed=0, obs="stim", n_steps=64, batch_size=32, n_epochs=1)
     play_session(agent, log_path=tmp_path / "a.jsonl", minutes=0.02, seed=0, progress=False)

@@ -1,6 +1,10 @@
-"""The RL input designs (envs/wrappers.py): valid Gymnasium envs that carry the right state."""
+"""The RL input designs (envs/wrappers.py, dishbrain/observations.py): valid Gymnasium envs that
+carry the right state."""
 
 from __future__ import annotations
+
+import subprocess
+import sys
 
 import gymnasium as gym
 import numpy as np
@@ -9,8 +13,8 @@ from gymnasium.utils.env_checker import check_env
 
 import envs  # noqa: F401  (registers DishBrain/Pong-v0)
 from envs.pong import OBS_BALL_X, OBS_BALL_Y, OBS_IN_PLAY, OBS_PADDLE_Y, PongEnv
-from envs.wrappers import (INPUT_DESIGNS, ImageObservation, PositionsObservation,
-                           StimulationObservation, wrap_input_design)
+from dishbrain.observations import INPUT_DESIGNS, StimulationObservation, wrap_input_design
+from envs.wrappers import ImageObservation, PositionsObservation
 
 
 @pytest.mark.filterwarnings("ignore:.*different from the unwrapped version")
@@ -23,6 +27,32 @@ def test_each_design_passes_check_env(design):
     for action in (0, 1, 2) * 50:
         obs, *_ = env.step(action)
         assert env.observation_space.contains(obs)
+
+
+@pytest.mark.filterwarnings("ignore:.*different from the unwrapped version")
+@pytest.mark.parametrize("design", sorted(INPUT_DESIGNS))
+def test_each_design_is_recreated_from_its_spec(design):
+    # check_env rebuilds a registered env from its spec, wrappers and their arguments included:
+    # that needs each wrapper to record its constructor arguments (RecordConstructorArgs).
+    options = {"positions": {"velocity": True}, "image": {"frames": 2}}.get(design, {})
+    env = wrap_input_design(gym.make("DishBrain/Pong-v0"), design, **options)
+    check_env(env, skip_render_check=True)
+    again = gym.make(env.spec)
+    assert again.observation_space == env.observation_space
+    assert env.spec.additional_wrappers[-1].kwargs == {
+        "image": {"size": 40, "frames": 2, "lag_steps": 10, "ball_px": 2},
+        "positions": {"velocity": True}, "stim": {"encoder": None}}[design]
+
+
+@pytest.mark.filterwarnings("ignore:.*different from the unwrapped version")
+def test_check_env_on_the_registered_env_with_its_render_check():
+    check_env(PositionsObservation(gym.make("DishBrain/Pong-v0")))
+
+
+def test_envs_does_not_import_dishbrain():
+    code = ("import sys, envs, envs.wrappers, envs.pong, envs.rendering\n"
+            "assert not [m for m in sys.modules if m.split('.')[0] in ('dishbrain', 'agents')]")
+    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def test_positions_are_the_ball_and_paddle():
