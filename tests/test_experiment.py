@@ -81,9 +81,9 @@ def test_shipped_configs_are_valid():
 
 
 @pytest.mark.parametrize("text, expected", [
-    ("[experiment]\ncultures = 0", "experiment.cultures must be a whole number >= 1, got 0"),
+    ("[experiment]\ncultures = 0", "experiment.cultures must be an integer >= 1, got 0"),
     ("[experiment]\ncultures = 2.5", "experiment.cultures"),
-    ("[experiment]\nminutes = -1", "experiment.minutes must be a number > 0"),
+    ("[experiment]\nminutes = -1", "experiment.minutes must be a finite number > 0, got -1"),
     ("[experiment]\nconditions = ['stimulus', 'loud']",
      "experiment.conditions must list conditions out of stimulus, silent, no-feedback, rest"),
     ("[experiment]\nconditions = []", "experiment.conditions must be a non-empty list"),
@@ -106,7 +106,7 @@ def test_shipped_configs_are_valid():
      "compare.reference must be one of the player labels random"),
     ("[compare]\n[[players]]\nplayer = 'random'\nlabel = 'a b'", "players[0].label must be"),
     ("[compare]\n[[players]]\nplayer = 'random'\nspeed = 3", "unknown key 'speed' in players[0]"),
-    ("[compare]\n[[players]]\nplayer = 'random'\nminutes = 0", "players[0].minutes must be a number > 0"),
+    ("[compare]\n[[players]]\nplayer = 'random'\nminutes = 0", "players[0].minutes must be a finite number > 0, got 0"),
     ("x = 1", "expected one [experiment] or [compare] table"),
     ("[experiment]\nplayer = 'human'", "player 'human' needs a window"),
 ])
@@ -414,3 +414,85 @@ def test_cli_compare(tmp_path, capsys):
 def test_cli_report_errors(make, message, tmp_path, capsys):
     code, _, err = run_cli(["report", str(make(tmp_path))], capsys)
     assert code == 2 and message in err and err.count("\n") == 1
+
+
+# -- the run folder's libraries and layout -----------------------------------------------------
+
+@pytest.mark.parametrize("doc", [
+    {"experiment": {"player": "tracker", "cultures": 2, "first_seed": 3, "minutes": 1.5,
+                    "rest_minutes": 0.25, "conditions": ["silent", "rest"],
+                    "windows": [[0, 0.5], [0.5, 1.5]], "workers": 3},
+     "culture": {"dead_band": 0.05}, "game": {"miss_pause_ms": 500.0}},
+    {"compare": {"seeds": 2, "minutes": 0.5, "windows": [[0, 0.5]], "reference": "t",
+                 "long_threshold": 2, "bin_minutes": 0.25},
+     "players": [{"player": "random"},
+                 {"player": "tracker", "label": "t", "condition": "silent", "minutes": 1,
+                  "options": {"dead_band": 0.1}}]},
+])
+def test_config_written_as_toml_loads_back_the_same(doc, tmp_path):
+    from dishbrain.experiment import config_toml
+
+    config = parse_config(doc, stem="mine")
+    (tmp_path / "config.toml").write_text(config_toml(config))
+    again = load_run_config(tmp_path)
+    assert again.identity() == config.identity() and again.workers == config.workers
+    # A run started from a RunConfig (no file) copies exactly that config in.
+    run(config, tmp_path / "run", LocalExecutor(1), progress=False, report=False)
+    assert load_run_config(tmp_path / "run").identity() == config.identity()
+
+
+def test_a_second_run_on_the_same_folder_is_refused(finished_run):
+    from dishbrain.experiment.runfolder import RunLock
+
+    config, out, _ = finished_run
+    with RunLock(out):
+        with pytest.raises(ConfigError, match="another run is writing to") as exc:
+            run(config, out, LocalExecutor(1), progress=False)
+    assert "\n" not in str(exc.value)
+    assert run(config, out, LocalExecutor(1), progress=False).ran == []  # released
+
+
+def test_compressed_logs_count_as_finished(finished_run):
+    import gzip
+
+    config, out, _ = finished_run
+    sessions = out / "sessions"
+    for log in sessions.glob("*.jsonl"):
+        log.with_name(log.name + ".gz").write_bytes(gzip.compress(log.read_bytes()))
+        log.unlink()
+    assert all(session_finished(s.log_path) for s in config.sessions(out))
+    assert run(config, out, LocalExecutor(1), progress=False, report=False).ran == []
+    # An unfinished compressed log is replayed, and its replay is the session's only log.
+    cut = sessions / "silent-seed1.jsonl.gz"
+    lines = gzip.decompress(cut.read_bytes()).splitlines(keepends=True)
+    cut.write_bytes(gzip.compress(b"".join(lines[:-1])))
+    summary = run(config, out, LocalExecutor(1), progress=False, report=False)
+    assert summary.ran == ["silent-seed1"] and not cut.exists()
+    assert session_finished(sessions / "silent-seed1.jsonl")
+
+
+def test_the_config_dataclasses_check_their_fields():
+    from dishbrain.experiment import PlayerSpec, RunConfig
+
+    with pytest.raises(ValueError, match=r"PlayerSpec.minutes must be a finite number > 0"):
+        PlayerSpec(label="a", player="random", options={}, condition=None, minutes=-1)
+    with pytest.raises(ValueError, match=r"PlayerSpec.options.seed is set by the runner"):
+        PlayerSpec(label="a", player="random", options={"seed": 1}, condition=None, minutes=1)
+    p = PlayerSpec(label="a", player="random", options={}, condition="silent", minutes=1)
+    with pytest.raises(ValueError, match=r"RunConfig.workers must be an integer >= 1"):
+        RunConfig(kind="compare", name="x", players=(p,), seeds=(0,), workers=0,
+                  windows=((0, 1),))
+    with pytest.raises(ValueError, match=r"RunConfig.windows: the window \[0, 5\] ends after"):
+        RunConfig(kind="compare", name="x", players=(p,), seeds=(0,), workers=1)
+
+
+def test_report_reads_the_run_folder_not_the_runner():
+    import ast
+
+    root = Path(__file__).resolve().parents[1] / "dishbrain" / "report"
+    for path in root.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                assert node.module not in ("dishbrain.experiment",
+                                           "dishbrain.experiment.runner",
+                                           "dishbrain.experiment.executors"), (path, node.module)

@@ -1,0 +1,180 @@
+"""The report's figures: Fig. 5-style box plots per group and window (published boxes beside
+them) and learning curves (ARL per bin, mean +- SEM). matplotlib, off-screen (Agg)."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from dishbrain.metrics import learning_curve
+from dishbrain.report.loading import METRICS, PUBLISHED_GROUPS, PUBLISHED_WINDOWS, RunData
+
+__all__ = ["curves", "plot_boxplots", "plot_learning_curve"]
+
+
+def _colors(n: int):
+    from matplotlib import colormaps
+
+    cmap = colormaps["tab10" if n <= 10 else "tab20"]
+    return [cmap(i % cmap.N) for i in range(n)]
+
+
+def plot_boxplots(data: RunData, path: Path, published: dict | None) -> Path:
+    """Per-session values per group and window (boxes and points), published boxes beside them."""
+    from matplotlib import cbook
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Patch
+
+    names = data.window_names
+    labels = data.config.labels
+    pub_groups = [g for g, _ in PUBLISHED_GROUPS] if published else []
+    n_slots = (len(labels) + len(pub_groups)) * (len(names) + 1)
+    fig = Figure(figsize=(max(7.0, 0.32 * n_slots + 2.0), 10.0), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(len(METRICS), 1, sharex=True)
+    wcolors = _colors(len(names))
+    rng = np.random.default_rng(0)
+    centers = []
+    for ax, (metric, heading, _) in zip(axes, METRICS):
+        stats, positions, colors = [], [], []
+        centers = []
+        for g, label in enumerate(labels):
+            base = g * (len(names) + 1)
+            centers.append(base + (len(names) - 1) / 2)
+            for w in range(len(names)):
+                vals = np.array(list(data.values(label, w, metric).values()))
+                if vals.size == 0:
+                    continue
+                s = cbook.boxplot_stats(vals)[0]
+                s["label"] = ""
+                stats.append(s)
+                positions.append(base + w)
+                colors.append(wcolors[w])
+                ax.scatter(base + w + rng.uniform(-0.15, 0.15, vals.size), vals, s=10,
+                           color="k", alpha=0.6, zorder=3)
+        offset = len(labels) * (len(names) + 1)
+        for g, group in enumerate(pub_groups):
+            base = offset + g * (len(names) + 1)
+            centers.append(base + (len(names) - 1) / 2)
+            # The published first 5 min and minutes 5-20 sit where our first two windows do.
+            for w, name in enumerate(PUBLISHED_WINDOWS[:len(names)]):
+                r = published.get((metric, group, name))
+                if r is None:
+                    continue
+                stats.append({"med": r["median"], "q1": r["box_lo"], "q3": r["box_hi"],
+                              "whislo": r["whisker_lo"], "whishi": r["whisker_hi"],
+                              "mean": r["mean"], "fliers": [], "label": ""})
+                positions.append(base + w)
+                colors.append((*wcolors[w][:3], 0.35))
+        if stats:
+            boxes = ax.bxp(stats, positions=positions, widths=0.7, patch_artist=True,
+                           showmeans=True, showfliers=False, medianprops={"color": "k"},
+                           meanprops={"marker": "^", "markerfacecolor": "white",
+                                      "markeredgecolor": "k", "markersize": 5})
+            for patch, color in zip(boxes["boxes"], colors):
+                patch.set_facecolor(color)
+        if pub_groups:
+            ax.axvline(offset - 1, color="0.6", lw=0.8, ls=":")
+        ax.set_ylabel(heading)
+        ax.grid(axis="y", alpha=0.3)
+    pub_names = "|".join(PUBLISHED_WINDOWS[:len(names)])
+    crowded = len(centers) > 6
+    axes[-1].set_xticks(centers, labels + [f"{g}\n(Kagan 2022,\n{pub_names} min)"
+                                           for g in pub_groups],
+                        rotation=30 if crowded else 0, ha="right" if crowded else "center")
+    handles = [Patch(facecolor=c, label=f"{n} min") for c, n in zip(wcolors, names)]
+    axes[0].legend(handles=handles, loc="upper left", fontsize="small", ncols=len(names))
+    axes[0].set_title(f"{data.config.name}: gameplay per window (boxes: sessions; "
+                      "triangles: means" + ("; faded: published" if pub_groups else "") + ")")
+    fig.savefig(path, dpi=110)
+    return path
+
+
+def curves(data: RunData) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    """label -> (bin starts, ARL mean, SEM, n sessions) per learning-curve bin."""
+    out = {}
+    bin_min = data.config.bin_minutes
+    for p in data.config.players:
+        rows = []
+        starts = None
+        for seed in data.config.seeds:
+            session = data.sessions.get((p.label, seed))
+            if session is None:
+                continue
+            lc = learning_curve(session, bin_min, until_min=p.minutes,
+                                long_threshold=data.config.long_threshold)
+            starts = lc.bin_starts_min
+            rows.append(lc.arl)
+        if not rows:
+            continue
+        m = np.vstack(rows)
+        n = np.sum(~np.isnan(m), axis=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            mean = np.nanmean(m, axis=0)
+            sem = np.where(n > 1, np.nanstd(m, axis=0, ddof=1) / np.sqrt(np.maximum(n, 1)), np.nan)
+        out[p.label] = (starts, mean, sem, n)
+    return out
+
+
+def plot_learning_curve(data: RunData, path: Path, published: dict | None) -> Path:
+    """ARL per bin (mean +- SEM over sessions) for every group on one plot."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(9.0, 5.0), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    lines = curves(data)
+    colors = _colors(len(data.config.players))
+    bin_min = data.config.bin_minutes
+    # A ceiling player (the tracker, ARL ~200) would flatten every other curve to the axis:
+    # the y axis is cut at 3x the median group's peak (at least 5), and a group above it says so.
+    peaks = [np.nanmax(lines[p.label][1] + np.nan_to_num(lines[p.label][2]))
+             for p in data.config.players
+             if p.label in lines and np.isfinite(lines[p.label][1]).any()]
+    y_top = max(5.0, 3.0 * float(np.median(peaks))) if peaks else None
+    for color, p in zip(colors, data.config.players):
+        if p.label not in lines:
+            continue
+        starts, mean, sem, n = lines[p.label]
+        x = starts + bin_min / 2
+        label = f"{p.label} (n={int(n.max())})"
+        if y_top is not None and np.nanmax(mean, initial=0.0) > y_top:
+            label += f" (off scale: up to {np.nanmax(mean):.0f})"
+        ax.plot(x, mean, "-o", ms=3, color=color, label=label)
+        ax.fill_between(x, mean - np.nan_to_num(sem), mean + np.nan_to_num(sem), color=color,
+                        alpha=0.2, lw=0)
+    x_max = data.config.max_minutes
+    if published:
+        styles = {"MCC": ("0.25", "--"), "HCC": ("0.45", "-."), "IS": ("0.65", ":")}
+        for group, _ in PUBLISHED_GROUPS:
+            color, ls = styles[group]
+            first = True
+            for name in PUBLISHED_WINDOWS:
+                r = published.get(("arl", group, name))
+                if r is None:
+                    continue
+                lo, hi = (float(x) for x in name.split("-"))
+                if lo >= x_max:
+                    continue
+                ax.hlines(r["mean"], lo, min(hi, x_max), colors=color, linestyles=ls, lw=1.5,
+                          label=f"Kagan 2022 {group} mean" if first else None)
+                first = False
+    if x_max > 20:
+        ax.axvline(20, color="0.5", lw=0.8, ls=":")
+        ax.text(20, 1.0, " one session (20 min)", transform=ax.get_xaxis_transform(),
+                va="top", fontsize="small", color="0.4")
+    ax.set_xlim(0, x_max)
+    if y_top is not None:
+        ax.set_ylim(0, y_top)
+    ax.set_xlabel("game time (min)")
+    ax.set_ylabel(f"ARL (hits per rally), {bin_min:g}-min bins")
+    ax.set_title(f"{data.config.name}: learning curves (mean ± SEM over seeds)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small", ncols=2 if len(lines) > 6 else 1)
+    fig.savefig(path, dpi=110)
+    return path

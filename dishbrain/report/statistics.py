@@ -1,0 +1,145 @@
+"""The tests of a run: within each group (first window against each later one, paired by
+session) and between the groups the config compares (paired by seed where both have the same
+seeds, unpaired otherwise). Within a pair: Wilcoxon signed-rank (primary) and the paired t-test;
+unpaired: Mann-Whitney U (primary) and Welch's t-test. Two-sided, uncorrected.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from dishbrain.report.loading import METRICS, RunData
+
+__all__ = ["between_tests", "compare_groups", "group_rows", "mean_sem", "paired_tests",
+           "unpaired_tests", "within_tests"]
+
+
+def mean_sem(values: Sequence[float]) -> tuple[float, float, int]:
+    x = np.asarray([v for v in values if not math.isnan(v)], dtype=float)
+    n = int(x.size)
+    if n == 0:
+        return math.nan, math.nan, 0
+    sem = float(np.std(x, ddof=1) / math.sqrt(n)) if n > 1 else math.nan
+    return float(np.mean(x)), sem, n
+
+
+def _safe(test, *args, **kwargs) -> tuple[float, float]:
+    """(statistic, p) of a scipy test; NaN where it is undefined (too few or identical values)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            result = test(*args, **kwargs)
+        except (ValueError, ZeroDivisionError, FloatingPointError):
+            return math.nan, math.nan
+    stat, p = float(result[0]), float(result[1])
+    return stat, p
+
+
+def paired_tests(a: Sequence[float], b: Sequence[float]) -> dict[str, Any]:
+    """Wilcoxon signed-rank (primary) and paired t-test of two matched samples (two-sided)."""
+    from scipy import stats
+
+    x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if x.shape != y.shape:
+        raise ValueError(f"paired samples must have the same length, got {x.size} and {y.size}")
+    n = int(x.size)
+    if n < 2:
+        w = t = (math.nan, math.nan)
+    else:
+        d = y - x
+        if np.allclose(d, 0):  # no difference at all: nothing to rank, nothing to divide by
+            w, t = (math.nan, 1.0), (math.nan, 1.0)
+        else:
+            w = _safe(stats.wilcoxon, x, y)
+            t = _safe(stats.ttest_rel, x, y)
+    return {"design": "paired", "n_a": n, "n_b": n,
+            "test": "Wilcoxon signed-rank", "stat": w[0], "p": w[1],
+            "test2": "paired t", "stat2": t[0], "p2": t[1]}
+
+
+def unpaired_tests(a: Sequence[float], b: Sequence[float]) -> dict[str, Any]:
+    """Mann-Whitney U (primary) and Welch's t-test of two independent samples (two-sided)."""
+    from scipy import stats
+
+    x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if x.size < 1 or y.size < 1 or x.size + y.size < 3:
+        u = t = (math.nan, math.nan)
+    else:
+        u = _safe(stats.mannwhitneyu, x, y, alternative="two-sided")
+        t = _safe(stats.ttest_ind, x, y, equal_var=False) if min(x.size, y.size) > 1 \
+            else (math.nan, math.nan)
+    return {"design": "unpaired", "n_a": int(x.size), "n_b": int(y.size),
+            "test": "Mann-Whitney U", "stat": u[0], "p": u[1],
+            "test2": "Welch t", "stat2": t[0], "p2": t[1]}
+
+
+def compare_groups(a: dict[int, float], b: dict[int, float]) -> dict[str, Any]:
+    """Test two groups' values (seed -> value): paired where both have the same seeds."""
+    if set(a) == set(b) and len(a) >= 2:
+        seeds = sorted(a)
+        return paired_tests([a[s] for s in seeds], [b[s] for s in seeds])
+    return unpaired_tests(list(a.values()), list(b.values()))
+
+
+def group_rows(data: RunData) -> list[dict[str, Any]]:
+    """Per group and window its sessions reach: mean, SEM and n of each metric, and the rallies."""
+    rows = []
+    for p in data.config.players:
+        for w, name in enumerate(data.window_names):
+            if not data.reaches(p.label, w):
+                continue
+            row = {"label": p.label, "player": p.player, "condition": p.condition or "",
+                   "window": name,
+                   "sessions": sum((p.label, s) in data.metrics for s in data.config.seeds),
+                   "rallies": sum(data.metrics[(p.label, s)][w].rallies
+                                  for s in data.config.seeds if (p.label, s) in data.metrics)}
+            for metric, _, _ in METRICS:
+                mean, sem, n = mean_sem(list(data.values(p.label, w, metric).values()))
+                row[metric], row[f"{metric}_sem"], row["n"] = mean, sem, n
+            rows.append(row)
+    return rows
+
+
+def within_tests(data: RunData) -> list[dict[str, Any]]:
+    """Within each group: the first window against each later one that its sessions reach,
+    paired by session."""
+    rows = []
+    names = data.window_names
+    for p in data.config.players:
+        for w in range(1, len(names)):
+            if not data.reaches(p.label, w):
+                continue
+            for metric, _, _ in METRICS:
+                early = data.values(p.label, 0, metric)
+                late = data.values(p.label, w, metric)
+                seeds = sorted(set(early) & set(late))
+                x = [early[s] for s in seeds]
+                y = [late[s] for s in seeds]
+                result = paired_tests(x, y)
+                rows.append({"kind": "within", "a": p.label, "b": p.label,
+                             "window_a": names[0], "window_b": names[w], "metric": metric,
+                             "mean_a": mean_sem(x)[0], "mean_b": mean_sem(y)[0], **result})
+    return rows
+
+
+def between_tests(data: RunData) -> list[dict[str, Any]]:
+    """Between the groups the config compares (every pair of conditions, or each player against
+    the reference), in each window that both groups' sessions reach."""
+    rows = []
+    for a, b in data.config.comparisons():
+        for w, name in enumerate(data.window_names):
+            if not (data.reaches(a, w) and data.reaches(b, w)):
+                continue
+            for metric, _, _ in METRICS:
+                va, vb = data.values(a, w, metric), data.values(b, w, metric)
+                result = compare_groups(va, vb)
+                rows.append({"kind": "between", "a": a, "b": b, "window_a": name,
+                             "window_b": name, "metric": metric,
+                             "mean_a": mean_sem(list(va.values()))[0],
+                             "mean_b": mean_sem(list(vb.values()))[0], **result})
+    return rows
