@@ -1,6 +1,5 @@
-"""Players of DishBrain Pong, sharing one interface (`agents.base.Agent`)."""
+"""Players of DishBrain Pong: implementations of `dishbrain.player.Agent`.
 
-from agents.base import Agent, SessionStopped, Stepper
-from agents.registry import make_agent, player_names
-
-__all__ = ["Agent", "SessionStopped", "Stepper", "make_agent", "player_names"]
+Each is registered by name in the ``dishbrain.players`` entry-point group (pyproject.toml) and
+built with `dishbrain.player.make_agent`. Importing this package imports none of them.
+"""

@@ -1,15 +1,19 @@
 """The simulated culture as a Pong player: Culture + encoder + decoder + feedback rule.
 
 The closed loop of DishBrain (Kagan et al. 2022, Neuron 110:3952; ``shared/PROTOCOL.md``) on the
-same env, loop and session log as every other player (`agents.base`):
+same env, loop and session log as every other player (`dishbrain.player`):
 
     every game step (10 ms), from inside ONE long Brian2 run:
       spike counts of the last tick --MotorDecoder--> action --env.step--> info["event"], next obs
       info["event"] --FeedbackRule--> feedback stimulation   (never the reward)
       next obs --DishBrainEncoder--> sensory stimulation for the next tick
 
-The culture's own clock drives the game: `play` runs `Culture.run` once with a tick callback that
-stores the tick's counts and calls `Stepper.step` (act -> env.step -> learn).
+The culture's own clock drives the game (``owns_clock = True``, `dishbrain.player.Agent`): `play`
+runs `Culture.run` once with a tick callback that stores the tick's counts and calls
+`Stepper.step` (act -> env.step -> learn). The observation therefore enters the culture in
+`learn`, not in `act`: `learn` encodes `next_obs` as the stimulation of the next tick, and `act`
+decodes the spikes that stimulation evoked (its `obs` argument is that same observation, already
+delivered; `act` does not read it).
 
 Sensory input pauses while feedback plays. Both kinds of feedback use the sensory electrodes
 (Kagan et al. 2022) and a stimulation replaces whatever was playing on an electrode, so the place
@@ -61,12 +65,17 @@ class CultureAgent(Agent):
     (defaults: DishBrain's codes on the culture's MEA, the Stimulus condition), `seed` for the
     feedback's random choices, `state_out` to save the culture after each session.
 
+    It owns its clock (``owns_clock``): play it with `play`, which runs the simulation. Per game
+    step, `act` decodes the last tick's spikes and `learn` delivers the feedback for the step's
+    event and encodes the next observation as stimulation (module docstring).
+
     For viewers: `last_counts` (spikes per electrode in the last tick), `encoder.state()` (the
     sensory electrode and rate now delivered), `feedback.last_feedback`, `decoder.movement`,
     `culture`.
     """
 
     name = "culture"
+    owns_clock = True
 
     def __init__(self, culture, encoder: DishBrainEncoder | None = None,
                  decoder: MotorDecoder | None = None, feedback: FeedbackRule | None = None,
@@ -112,18 +121,24 @@ class CultureAgent(Agent):
         self.last_counts = np.zeros(int(self.culture.mea.n_electrodes))
 
     def act(self, obs) -> int:
+        """The motor decoding of the spikes of the tick that just ended (`last_counts`, stored
+        by `play`'s tick callback). `obs` is not read: it reached the culture as stimulation in
+        the previous step's `learn` (the first one in `play`), and these spikes are the answer."""
+        del obs  # already encoded; see the docstring
         return self.decoder.decode(self.last_counts)
 
     def learn(self, obs, action, reward, next_obs, terminated, truncated, info) -> None:
+        """Feedback for the step's event, then `next_obs` encoded as sensory stimulation: the
+        culture's input for the next tick (where the observation enters the culture)."""
         event = info["event"]
         culture = self.culture
         self.decoder.on_event(event)
         if self.feedback.stimulates_on(event):
             self.encoder.stop(culture)  # the feedback takes the sensory electrodes
         self.feedback.on_event(event, culture, self.rng)
-        self._sense(next_obs)
+        self._encode(next_obs)
 
-    def _sense(self, obs) -> None:
+    def _encode(self, obs) -> None:
         if self.feedback.blocks_sensory:
             return
         if self.feedback.is_active(float(self.culture.t_ms)):
@@ -139,7 +154,7 @@ class CultureAgent(Agent):
         culture = self.culture
         culture.stop_stimulation()
         stepper = Stepper(self, env, seed)
-        self._sense(stepper.obs)  # the first ball, before the first tick
+        self._encode(stepper.obs)  # the first ball, before the first tick
         failure: list[BaseException] = []
 
         # The run has exactly n_steps ticks (one at the start of every tick_ms); the last step's

@@ -200,7 +200,8 @@ class SB3Agent(Agent):
 
     Arguments:
         algorithm: "dqn", "a2c" or "ppo".
-        obs: the input design, "image", "positions" or "stim" (``dishbrain.observations.INPUT_DESIGNS``).
+        obs: the input design, "image", "positions" or "stim"
+            (``dishbrain.observations.INPUT_DESIGNS``).
         seed: seeds the network's initialisation and the exploration (None: unseeded). The
             seed of the first session played, if given, replaces it (the model is built then).
         obs_options: options of the input-design wrapper (e.g. ``{"velocity": True}``).
@@ -241,6 +242,8 @@ class SB3Agent(Agent):
         self.seed = None if seed is None else int(seed)
         self.obs_options = dict(obs_options or {})
         self.learn_online = bool(learn_online)
+        # Learning online, SB3's model.learn steps the env itself (dishbrain.player.Agent).
+        self.owns_clock = self.learn_online
         self.device = device
         self.torch_threads = torch_threads
         self.hyperparameters = hyperparameters(algorithm, obs)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from agents import make_agent
+from dishbrain.player import make_agent
 from dishbrain.session import play_session
 from envs.pong import PongEnv
 

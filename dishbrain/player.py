@@ -1,10 +1,10 @@
 """The player interface (`Agent`, `Stepper`, `SessionStopped`) and the registry that finds players.
 
-A player acts on observations and may learn from transitions. `Agent.play` is the only game loop
-in the project: players with a clock of their own (the Brian2 culture runs one long simulation;
-stable-baselines3 owns its training loop) set ``owns_clock = True``, override `play` and call the
-same per-step body, `Stepper.step`, from inside their clock, so the env, its wrappers and the
-session log are the same for every player.
+A player acts on observations and may learn from transitions. `Agent.play` is the project's game
+loop: `Stepper.step` (act -> env.step -> learn) until the session ends. Players with a clock of
+their own (``owns_clock = True``: the Brian2 culture runs one long simulation; stable-baselines3
+owns its training loop) override `play` and drive the same env, already wrapped in the session
+log by `dishbrain.session.play_session`, so the log and the metrics are the same for every player.
 
 Players are found by name through the ``dishbrain.players`` entry-point group (declared in a
 package's ``pyproject.toml``; this project's own players are declared in ours), or by an import
@@ -58,25 +58,28 @@ class Agent:
 
     Two kinds of player share this interface:
 
-    - ``owns_clock = False`` (the default; random, tracker, human, your own): the session's loop
-      drives the player. `play` calls `act(obs)` on every step and the action depends on `obs`.
-    - ``owns_clock = True`` (the culture, the stable-baselines3 players): the player's own clock
-      drives the session. Its `play` runs that clock (one long Brian2 run; SB3's training loop)
-      and calls `Stepper.step` from inside it, once per game step. Such a player may take its
-      input elsewhere than from `act`'s argument: the culture is stimulated with the observation
-      inside `learn` (the stimulation plays during the next tick of the simulation) and its
-      `act` reads out the spikes of the tick that just ended. Call such a player through `play`,
-      not through `act` alone.
+    - ``owns_clock = False`` (the default; random, tracker, human, a player of your own): the
+      session's loop drives the player. `play` calls `act(obs)` and then `learn(...)` on every
+      step, and the action is a function of `obs`.
+    - ``owns_clock = True``: the player's own clock drives the session, and `play` is where it
+      runs. The culture runs one Brian2 simulation and calls `Stepper.step` from its tick
+      callback, once per game step; its `act` ignores `obs` and decodes the spikes of the tick
+      that just ended, because the observation reached the culture earlier, as stimulation:
+      `learn` encodes `next_obs` and the culture responds during the next tick. The SB3 players
+      (learning online) hand the env to stable-baselines3's ``model.learn``, which steps it
+      itself. Play such a player through `play`; calling `act` on its own does not play it.
     """
 
     name: str = "agent"
-    #: Whether `play` runs the player's own clock (see the class docstring).
+    #: Whether `play` runs the player's own clock rather than the act -> step -> learn loop, so
+    #: that `act` alone is not how it plays (see the class docstring).
     owns_clock: bool = False
 
     def reset(self, seed: int | None = None) -> None:
         """Prepare for a new session (seed any randomness of the player)."""
 
     def act(self, obs) -> Any:
+        """The action (0 stay, 1 up, 2 down: `envs.pong`) for observation `obs`."""
         raise NotImplementedError
 
     def learn(self, obs, action, reward, next_obs, terminated, truncated, info) -> None:

@@ -9,13 +9,13 @@ import sys
 import numpy as np
 import pytest
 
-from agents.base import SessionStopped
 from agents.culture import CultureAgent
 from dishbrain.decoding import MotorDecoder
 from dishbrain.encoding import DishBrainEncoder
 from dishbrain.feedback import make_feedback
 from dishbrain.mea import MEA
 from dishbrain.metrics import read_session
+from dishbrain.player import SessionStopped
 from dishbrain.session import play_session
 from envs.pong import OBS_BALL_X, OBS_BALL_Y, OBS_IN_PLAY, OBS_SIZE
 
@@ -209,6 +209,7 @@ def test_real_closed_loop_session_logs_serve_hit_and_miss(tmp_path):
 
 def test_real_rest_session_gets_no_stimulation(tmp_path):
     from brian2 import SpikeMonitor
+
     from agents.culture import make_culture_agent
 
     agent = make_culture_agent(seed=1, condition="rest", n_neurons=150)

@@ -75,7 +75,7 @@ def test_config_is_json_and_overrides_are_checked():
 
 
 def test_registry_builds_rl_players():
-    from agents.registry import make_agent
+    from dishbrain.player import make_agent
 
     assert make_agent("dqn", seed=2).name == "dqn-positions"
     assert isinstance(make_agent("ppo", seed=2, obs="stim"), SB3Agent)
