@@ -243,8 +243,13 @@ def make_culture_agent(seed: int = 0, condition: str = "stimulus", n_neurons: in
 
     import os
 
-    from dishbrain.culture import CultureConfig, ensure_compiled
-    from dishbrain.culture_standalone import BACKENDS, make_culture, standalone_available
+    from dishbrain.culture import (
+        BACKENDS,
+        CultureConfig,
+        ensure_compiled,
+        make_culture,
+        standalone_available,
+    )
     from dishbrain.mea import MEA, MEAConfig
 
     mea = None if mea_config is None else MEA(_config(MEAConfig, mea_config, "mea_config"))

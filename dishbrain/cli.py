@@ -355,8 +355,7 @@ def cmd_grip(args: argparse.Namespace) -> int:
 
 
 def cmd_warmup(args: argparse.Namespace) -> int:
-    from dishbrain.culture import CultureConfig, warm_cache
-    from dishbrain.culture_standalone import ensure_build, standalone_available
+    from dishbrain.culture import CultureConfig, ensure_build, standalone_available, warm_cache
     from dishbrain.mea import MEA
 
     warm_cache(verbose=True)

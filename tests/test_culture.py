@@ -624,7 +624,7 @@ def test_culture_on_a_custom_mea():
 
 @pytest.fixture
 def numpy_target():
-    import dishbrain.culture as culture_module
+    import dishbrain.culture.model as culture_module
     saved = culture_module._TARGET
     culture_module._TARGET = "numpy"
     yield
@@ -642,7 +642,7 @@ def test_numpy_fallback_runs_the_same_model(numpy_target):
 
 
 def test_missing_compiler_falls_back_to_numpy_with_a_warning(monkeypatch):
-    import dishbrain.culture as culture_module
+    import dishbrain.culture.model as culture_module
     from brian2.codegen.runtime.cython_rt import CythonCodeObject
     monkeypatch.setattr(culture_module, "_TARGET", None)
     monkeypatch.setattr(CythonCodeObject, "is_available", classmethod(lambda cls: False))

@@ -11,8 +11,8 @@ import json
 import numpy as np
 import pytest
 
-from dishbrain.culture import Culture, CultureConfig
-from dishbrain.culture_standalone import StandaloneCulture, make_culture, standalone_available
+from dishbrain.culture import Culture, CultureConfig, make_culture, standalone_available
+from dishbrain.culture.standalone import StandaloneCulture
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not standalone_available()[0],

@@ -1,0 +1,224 @@
+"""CultureConfig: every parameter of the simulated culture, with its source, checked when built.
+
+The model these parameters drive is described in `dishbrain.culture.model` (equations, synapses,
+plasticity, noise, stimulation) and `dishbrain.culture.structure` (cell types, placement, wiring,
+delays). Each biological parameter's source is cited at its field: Izhikevich 2003 (IEEE TNN
+14:1569) and 2004 (IEEE TNN 15:1063) for the neurons; Izhikevich & Edelman 2008 (PNAS 105:3593)
+for the conductances; Tsodyks & Markram 1997 (PNAS 94:719) and Tsodyks, Uziel & Markram 2000
+(J Neurosci 20:RC50) for short-term plasticity; Song, Miller & Abbott 2000 (Nat Neurosci 3:919)
+and Bi & Poo 1998 (J Neurosci 18:10464) for STDP; Frey & Morris 1997 (Nature 385:533) for tagging
+and capture; Turrigiano et al. 1998 (Nature 391:892) for homeostatic scaling.
+
+Pure Python and numpy (no Brian2), so a config can be built and checked cheaply, e.g. before a
+command line goes on to the slow part.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from envs.config import Config, check_bool, check_int, check_number
+
+
+@dataclass(frozen=True)
+class CultureConfig(Config):
+    """Every parameter of the simulated culture, validated on construction.
+
+    Units are in the field names. Synaptic conductances are per ms (the Izhikevich equation is
+    dv/dt in mV/ms with unit capacitance, so g [1/ms] times a driving force [mV] is a drive in
+    mV/ms); the noise current is in mV, i.e. mV/ms of drive like Izhikevich 2003's input I.
+    """
+
+    n_neurons: int = 1000
+    # Cortex and cortical cultures: ~80% excitatory (Braitenberg & Schuz 1998; Marom & Shahaf 2002).
+    exc_fraction: float = 0.8
+    # Fractions of RS, IB, CH among excitatory neurons: RS dominate, IB (layer 5) and CH are
+    # minorities (Connors & Gutnick 1990, Trends Neurosci 13:99; Izhikevich 2004).
+    exc_type_fractions: tuple[float, float, float] = (0.7, 0.2, 0.1)
+    # Fractions of FS, LTS among inhibitory neurons (PV vs SST-like; Rudy et al. 2011).
+    inh_type_fractions: tuple[float, float] = (0.6, 0.4)
+    # Width of the band of Izhikevich's r around each type's canonical value (0: no heterogeneity).
+    heterogeneity: float = 0.2
+
+    # Inputs per neuron (fixed in-degree, so dynamics do not change with n_neurons).
+    exc_in_degree: int = 80
+    inh_in_degree: int = 20
+    # Length scale of the exp(-d / L) connection probability.
+    connection_length_um: float = 200.0
+    # Two-module culture (0: one dish-wide network). Neurons within this distance (um, along x)
+    # of the sensory electrodes' columns form a "sensory" module, the rest a "motor" module, and a
+    # synapse between the modules is cross_module_factor times as likely as one within a module
+    # at the same distance (in-degrees stay fixed, so a module with fewer excitatory neurons than
+    # exc_in_degree must still draw inputs from the other). The in-vitro counterpart:
+    # compartmentalised cultures whose populations are linked only through axon channels (Pan et
+    # al. 2015, Front Neurosci 9:2; Yamamoto et al. 2018, Sci Adv 4:eaau4914).
+    sensory_module_um: float = 0.0
+    cross_module_factor: float = 1.0
+    # Unmyelinated cortical axons: 0.1-0.5 m/s (= um/ms x 1000); 0.3 m/s = 300 um/ms.
+    conduction_velocity_um_per_ms: float = 300.0
+    # Synaptic transmission delay added to the axonal delay (~0.5-1 ms).
+    synaptic_delay_ms: float = 1.0
+    # Conductance decay and reversal: AMPA 5 ms / 0 mV, GABA_A 6 ms / -70 mV
+    # (Izhikevich & Edelman 2008).
+    tau_exc_ms: float = 5.0
+    tau_inh_ms: float = 6.0
+    # NMDA: peak conductance relative to AMPA at the same synapse, decay, and the Mg2+ block
+    # ((v+80)/60)^2 / (1 + ((v+80)/60)^2) of Izhikevich & Edelman 2008 (they use ratio 1 and
+    # 150 ms); the slow excitation sustains the network bursts of cortical cultures, which
+    # depend on NMDA receptors (e.g. Robinson et al. 1993, J Neurophysiol 70:1606).
+    nmda_ratio: float = 0.4
+    tau_nmda_ms: float = 100.0
+    e_exc_mv: float = 0.0
+    e_inh_mv: float = -70.0
+
+    # Mean initial peak conductances (per ms) per connection class (pre->post), each synapse
+    # drawn uniformly within +-weight_jitter of the mean. Tuned (with the noise and NMDA ratio)
+    # for ~1-1.7 Hz mean firing with ~14-22 network bursts/min of ~200 ms (`culture_check`).
+    # 0.035 /ms at rest (-65 mV) is a ~2.3 mV/ms drive decaying in 5 ms: a unitary EPSP of
+    # ~1 mV (cortex ~0.5-1 mV, Song et al. 2005, PLoS Biol 3:e68).
+    g_ee_per_ms: float = 0.035
+    g_ei_per_ms: float = 0.02
+    g_ie_per_ms: float = 0.1
+    g_ii_per_ms: float = 0.1
+    weight_jitter: float = 0.5
+    # Upper bound of E->E conductances under STDP (Song et al. 2000: hard bounds [0, gmax]).
+    g_ee_max_per_ms: float = 0.08
+
+    # Short-term plasticity (Tsodyks & Markram 1997; Tsodyks, Uziel & Markram 2000).
+    stp_enabled: bool = True
+    stp_dep_u: float = 0.5
+    stp_dep_tau_rec_ms: float = 800.0
+    stp_fac_u: float = 0.04
+    stp_fac_tau_rec_ms: float = 100.0
+    stp_fac_tau_facil_ms: float = 1000.0
+
+    # Pair-based STDP on E->E (Song, Miller & Abbott 2000; Bi & Poo 1998).
+    stdp_enabled: bool = True
+    stdp_tau_plus_ms: float = 20.0
+    stdp_tau_minus_ms: float = 20.0
+    # A+ as a fraction of g_ee_max_per_ms (Song et al. 2000: 0.005), and A- / A+ (1.05).
+    stdp_a_plus: float = 0.005
+    stdp_a_minus_ratio: float = 1.05
+    # Tagged STDP (synaptic tagging and capture; Frey & Morris 1997, Nature 385:533; Redondo &
+    # Morris 2011, Nat Rev Neurosci 12:17; the eligibility trace of Izhikevich 2007, Cereb Cortex
+    # 17:2443): with stdp_tagging on, the pair-STDP increments above do not change the weight at
+    # once but accumulate in a per-synapse tag that decays with tag_tau_ms (~1 s: Yagishita et
+    # al. 2014, Science 345:1616; Gerstner et al. 2018, Front Neural Circuits 12:53). A tag is
+    # captured into the weight (w += capture_gain * tag, then the tag is cleared) when the
+    # synapse's presynaptic neuron fires at high frequency: its spike trace (+1 per spike,
+    # decay capture_tau_ms) reaching capture_threshold, e.g. 6 spikes within ~100 ms (>= ~60 Hz),
+    # the signature of a tetanus (Bliss & Lomo 1973: high-frequency trains induce LTP; presynaptic
+    # induction: Castillo 2012, Cold Spring Harb Perspect Biol 4:a005728). Everything the rule
+    # reads is local to the synapse: its two neurons' spike times and the presynaptic rate.
+    stdp_tagging: bool = False
+    tag_tau_ms: float = 1000.0
+    capture_threshold: float = 6.0
+    capture_tau_ms: float = 100.0
+    capture_gain: float = 1.0
+
+    # Homeostatic synaptic scaling (Turrigiano et al. 1998): slow (rate estimated over a minute,
+    # weights scaled by at most ~0.2% per second), to hold the firing rate against STDP's drift.
+    homeostasis_enabled: bool = True
+    homeostasis_target_hz: float = 1.5
+    homeostasis_tau_s: float = 60.0
+    homeostasis_interval_ms: float = 1000.0
+    homeostasis_rate: float = 0.002
+
+    # Background current redrawn every noise_interval_ms (mean and sd, mV/ms drive), the
+    # "thalamic" noise of Izhikevich 2003 (sd 5 / 2 for E / I there, with all-to-all coupling).
+    # Alone it makes RS neurons fire at < 0.1 Hz and LTS neurons at ~3 Hz; the recurrent network
+    # turns this into sparse firing with network bursts.
+    noise_interval_ms: float = 1.0
+    noise_exc_mean_mv: float = 0.0
+    noise_exc_sigma_mv: float = 2.4
+    noise_inh_mean_mv: float = 0.0
+    noise_inh_sigma_mv: float = 1.0
+
+    # Membrane kick (mV) per mV of pulse amplitude at coupling 1: a 75 mV pulse kicks a neuron at
+    # 50 um (coupling 0.5) by ~49 mV and one at 100 um (coupling 0.2) by ~20 mV, enough to fire an
+    # RS neuron from rest (its threshold is ~15 mV above rest for a brief kick).
+    stim_gain: float = 1.3
+
+    dt_ms: float = 0.5
+    # Spikes are appended to the spike file every this much simulated time.
+    spike_file_chunk_ms: float = 1000.0
+
+    def __post_init__(self) -> None:
+        for name in ("exc_type_fractions", "inh_type_fractions"):   # lists from JSON / TOML
+            if isinstance(getattr(self, name), list):
+                object.__setattr__(self, name, tuple(getattr(self, name)))
+        check_int(self, "n_neurons", self.n_neurons, 10, 1_000_000, numpy=True)
+        check_number(self, "exc_fraction", self.exc_fraction, 0.5, 0.95, numpy=True)
+        for name, n in (("exc_type_fractions", 3), ("inh_type_fractions", 2)):
+            value = getattr(self, name)
+            if not (isinstance(value, tuple) and len(value) == n
+                    and all(isinstance(x, (int, float)) and not isinstance(x, bool)
+                            and 0 <= x <= 1 for x in value)
+                    and abs(sum(value) - 1.0) < 1e-9):
+                raise ValueError(f"CultureConfig.{name} must be a tuple of {n} fractions in "
+                                 f"[0, 1] summing to 1, got {value!r}")
+        check_number(self, "heterogeneity", self.heterogeneity, 0.0, 1.0, numpy=True)
+        check_int(self, "exc_in_degree", self.exc_in_degree, 0, 10_000, numpy=True)
+        check_int(self, "inh_in_degree", self.inh_in_degree, 0, 10_000, numpy=True)
+        check_number(self, "connection_length_um", self.connection_length_um, 1.0, 1e5, numpy=True)
+        check_number(self, "sensory_module_um", self.sensory_module_um, 0.0, 1e5, numpy=True)
+        check_number(self, "cross_module_factor", self.cross_module_factor, 0.0, 1.0, lo_open=True,
+                     numpy=True)
+        check_number(self, "conduction_velocity_um_per_ms", self.conduction_velocity_um_per_ms,
+                     10.0, 1e5, numpy=True)
+        check_number(self, "synaptic_delay_ms", self.synaptic_delay_ms, 0.0, 20.0, numpy=True)
+        check_number(self, "tau_exc_ms", self.tau_exc_ms, 0.5, 100.0, numpy=True)
+        check_number(self, "tau_inh_ms", self.tau_inh_ms, 0.5, 200.0, numpy=True)
+        check_number(self, "nmda_ratio", self.nmda_ratio, 0.0, 10.0, numpy=True)
+        check_number(self, "tau_nmda_ms", self.tau_nmda_ms, 1.0, 1000.0, numpy=True)
+        check_number(self, "e_exc_mv", self.e_exc_mv, -20.0, 60.0, numpy=True)
+        check_number(self, "e_inh_mv", self.e_inh_mv, -100.0, -50.0, numpy=True)
+        for name in ("g_ee_per_ms", "g_ei_per_ms", "g_ie_per_ms", "g_ii_per_ms"):
+            check_number(self, name, getattr(self, name), 0.0, 10.0, numpy=True)
+        check_number(self, "weight_jitter", self.weight_jitter, 0.0, 1.0, numpy=True)
+        check_number(self, "g_ee_max_per_ms", self.g_ee_max_per_ms, 0.0, 10.0, numpy=True)
+        if self.g_ee_max_per_ms < self.g_ee_per_ms:
+            raise ValueError(f"CultureConfig.g_ee_max_per_ms must be in [g_ee_per_ms="
+                             f"{self.g_ee_per_ms}, 10.0], got {self.g_ee_max_per_ms!r}")
+        for name in ("stp_enabled", "stdp_enabled", "homeostasis_enabled", "stdp_tagging"):
+            check_bool(self, name, getattr(self, name))
+        check_number(self, "stp_dep_u", self.stp_dep_u, 1e-3, 1.0, numpy=True)
+        check_number(self, "stp_dep_tau_rec_ms", self.stp_dep_tau_rec_ms, 1.0, 1e5, numpy=True)
+        check_number(self, "stp_fac_u", self.stp_fac_u, 1e-3, 1.0, numpy=True)
+        check_number(self, "stp_fac_tau_rec_ms", self.stp_fac_tau_rec_ms, 1.0, 1e5, numpy=True)
+        check_number(self, "stp_fac_tau_facil_ms", self.stp_fac_tau_facil_ms, 1.0, 1e5, numpy=True)
+        check_number(self, "stdp_tau_plus_ms", self.stdp_tau_plus_ms, 1.0, 1000.0, numpy=True)
+        check_number(self, "stdp_tau_minus_ms", self.stdp_tau_minus_ms, 1.0, 1000.0, numpy=True)
+        check_number(self, "stdp_a_plus", self.stdp_a_plus, 0.0, 1.0, numpy=True)
+        check_number(self, "stdp_a_minus_ratio", self.stdp_a_minus_ratio, 0.0, 10.0, numpy=True)
+        check_number(self, "tag_tau_ms", self.tag_tau_ms, 1.0, 1e6, numpy=True)
+        check_number(self, "capture_threshold", self.capture_threshold, 1.0, 1000.0, numpy=True)
+        check_number(self, "capture_tau_ms", self.capture_tau_ms, 1.0, 1e5, numpy=True)
+        check_number(self, "capture_gain", self.capture_gain, 0.0, 1e4, numpy=True)
+        check_number(self, "homeostasis_target_hz", self.homeostasis_target_hz, 0.01, 100.0,
+                     numpy=True)
+        check_number(self, "homeostasis_tau_s", self.homeostasis_tau_s, 0.1, 1e6, numpy=True)
+        check_number(self, "homeostasis_interval_ms", self.homeostasis_interval_ms, 1.0, 1e7,
+                     numpy=True)
+        check_number(self, "homeostasis_rate", self.homeostasis_rate, 0.0, 1.0, numpy=True)
+        check_number(self, "noise_interval_ms", self.noise_interval_ms, 0.01, 100.0, numpy=True)
+        for name in ("noise_exc_mean_mv", "noise_inh_mean_mv"):
+            check_number(self, name, getattr(self, name), -100.0, 100.0, numpy=True)
+        for name in ("noise_exc_sigma_mv", "noise_inh_sigma_mv"):
+            check_number(self, name, getattr(self, name), 0.0, 100.0, numpy=True)
+        check_number(self, "stim_gain", self.stim_gain, 0.0, 100.0, numpy=True)
+        check_number(self, "dt_ms", self.dt_ms, 0.01, 1.0, numpy=True)
+        check_number(self, "spike_file_chunk_ms", self.spike_file_chunk_ms, 1.0, 1e7, numpy=True)
+        for name in ("noise_interval_ms", "homeostasis_interval_ms", "spike_file_chunk_ms"):
+            ratio = getattr(self, name) / self.dt_ms
+            if abs(ratio - round(ratio)) > 1e-6:
+                raise ValueError(f"CultureConfig.{name} must be a multiple of dt_ms="
+                                 f"{self.dt_ms}, got {getattr(self, name)!r}")
+
+    @property
+    def n_exc(self) -> int:
+        return int(round(self.n_neurons * self.exc_fraction))
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)

@@ -1,0 +1,462 @@
+"""The culture's dynamics as Brian2 equations, and `CultureNetwork`: a culture's Brian2 objects.
+
+Model
+-----
+- Neurons: Izhikevich (2003, IEEE TNN 14:1569) neurons with the cell types and heterogeneity of
+  `dishbrain.culture.structure`; the equations and their integration are written out below.
+- Synapses: conductance-based with instantaneous rise and exponential decay: AMPA (reversal
+  0 mV, 5 ms), NMDA with its voltage-dependent Mg2+ block (0 mV, 100 ms, 0.4 of the AMPA
+  conductance) and GABA_A (-70 mV, 6 ms), after Izhikevich & Edelman 2008 (PNAS 105:3593).
+  NMDA sustains network bursts for ~100s of ms, as in cultures.
+- Short-term plasticity, Tsodyks & Markram 1997 (PNAS 94:719) / Markram, Wang & Tsodyks 1998
+  (PNAS 95:5323): excitatory synapses onto RS/IB/CH/FS neurons depress, those onto LTS
+  (bitufted/Martinotti-like) interneurons facilitate. Parameters as in Tsodyks, Uziel & Markram
+  2000 (J Neurosci 20:RC50). Inhibitory synapses are static.
+- Long-term plasticity: pair-based additive STDP on E->E synapses with all-to-all pairing,
+  hard bounds [0, g_ee_max] and the parameters of Song, Miller & Abbott 2000 (Nat Neurosci 3:919:
+  tau+ = tau- = 20 ms, A- / A+ = 1.05), consistent with Bi & Poo 1998 (J Neurosci 18:10464).
+  Optionally tagged (synaptic tagging and capture, Frey & Morris 1997; see
+  ``CultureConfig.stdp_tagging``).
+- Slow homeostatic synaptic scaling (Turrigiano et al. 1998, Nature 391:892), on by default,
+  can be switched off: every ``homeostasis_interval_ms`` each E->E weight is scaled by
+  1 + homeostasis_rate * (target - r_post) / target, with r_post the postsynaptic rate estimated
+  over ``homeostasis_tau_s``. Multiplicative, so it keeps the relative weights STDP learned. At
+  the defaults it changes weights by at most ~0.2% per second; without it, STDP under the
+  bursting activity depresses E->E weights for minutes and the culture falls silent (~0.3 Hz
+  after 5 minutes), with it the rate stays near 1-2 Hz over a 20-minute session.
+- Spontaneous activity: a background current redrawn every ``noise_interval_ms`` (cheaper than a
+  white-noise xi term; see shared/BRIAN2-NOTES.md), from the hash random numbers of
+  `dishbrain.culture.rng`. Together with recurrent excitation and synaptic depression it gives low
+  background firing and network bursts, the hallmark of cultured cortical networks (Wagenaar,
+  Pine & Potter 2006, BMC Neurosci 7:11).
+- Stimulation: each electrode is a unit of an electrode group that emits "pulses"; a pulse kicks
+  the membrane potential of the neurons around the electrode by
+  ``stim_gain * amplitude * coupling(distance)`` (coupling from ``MEA.stimulation_matrix``).
+
+Bookkeeping that is exact and cheap (shared/BRIAN2-NOTES.md "best variant"): the STP state and the
+postsynaptic STDP trace are kept per neuron and updated only when that neuron spikes. The STP
+efficacy of a spike is computed when the spike is emitted and read by each synapse when the spike
+arrives; the only approximation is that a second spike emitted within one axonal delay (a few ms)
+overwrites the first spike's efficacy before it arrives. The presynaptic STDP trace is kept per
+synapse (event-driven), so STDP is exact with heterogeneous delays.
+
+Both backends build their network here: the runtime `Culture` (`dishbrain.culture.runtime`) and
+the compiled build (`dishbrain.culture.build`). Importing this module imports Brian2 (~1-2 s).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import scipy.sparse as sp
+from brian2 import (
+    Clock,
+    Function,
+    Network,
+    NeuronGroup,
+    Synapses,
+    ms,
+    prefs,
+    second,
+)
+
+from dishbrain.culture.config import CultureConfig
+from dishbrain.culture.rng import (
+    CYTHON_NORMAL,
+    CYTHON_UNIFORM,
+    STREAM_NOISE,
+    STREAM_PULSES,
+    hash_normal_np,
+    hash_uniform_np,
+    stream_key,
+)
+from dishbrain.culture.structure import CELL_TYPES, CultureStructure
+from dishbrain.mea import MEA
+
+
+def _quiet_brian2() -> None:
+    """Library use: no debug log, no script copy, no std redirection in the temp folder.
+
+    Brian2 creates its log file and script copy when it is imported, before these preferences
+    can be set, so the files this process made are closed and removed here.
+    """
+    import logging
+    import os
+    import sys
+
+    from brian2.utils.logger import BrianLogger, brian_excepthook
+
+    prefs.logging.file_log = False
+    prefs.logging.save_script = False
+    prefs.logging.std_redirection = False
+    if BrianLogger.file_handler is not None:
+        BrianLogger.file_handler.close()
+        logging.getLogger("brian2").removeHandler(BrianLogger.file_handler)
+        BrianLogger.file_handler = None
+    for attr in ("tmp_log", "tmp_script"):
+        name = getattr(BrianLogger, attr, None)
+        if name:
+            for f in (name, name + ".1"):
+                try:
+                    os.remove(f)
+                except OSError:
+                    pass
+            setattr(BrianLogger, attr, None)
+    if sys.excepthook is brian_excepthook:
+        sys.excepthook = sys.__excepthook__
+
+
+_quiet_brian2()
+
+# ---------------------------------------------------------------------------------------------
+# Model equations. v, u and I_noise in mV; the Izhikevich right-hand side is in mV per ms, so the
+# conductances ge (AMPA), gn (NMDA), gi (GABA_A) are per ms (nS/pF with the model's implicit
+# unit capacitance):
+#
+#   dv/dt  = (0.04/mV v^2 + 5 v + 140 mV - u + (ge + B(v) gn) (E_exc - v) + gi (E_inh - v)
+#             + I_noise) / ms
+#   du/dt  = a (b v - u) / ms
+#   dge/dt = -ge / tau_exc,   dgn/dt = -gn / tau_nmda,   dgi/dt = -gi / tau_inh
+#   B(v)   = ((v + 80 mV) / 60 mV)^2 / (1 + ((v + 80 mV) / 60 mV)^2)      (Mg2+ block)
+#   spike when v >= 30 mV:  v <- c,  u <- u + d
+#
+# NEURON_UPDATE integrates them as Izhikevich 2003 does (two half steps for v, then u from the new
+# v; exact decay for the conductances) and floors v at V_FLOOR: with a large u after intense
+# firing, the explicit step of the quadratic term is unstable below about -(5 + 2/dt_ms)/0.08 mV
+# and would produce runaway spurious spikes. Nothing in a cortical neuron drives v below the
+# potassium reversal (~ -85 to -90 mV), so the floor changes no physiological trajectory.
+# ---------------------------------------------------------------------------------------------
+
+V_FLOOR_MV = -85.0
+
+NEURON_VARIABLES = """
+v : volt
+u : volt
+ge : 1
+gn : 1
+gi : 1
+I_noise : volt
+a : 1 (constant)
+b : 1 (constant)
+c : volt (constant)
+d : volt (constant)
+noise_mean : volt (constant)
+noise_sigma : volt (constant)
+exc : 1 (constant)
+facil : 1 (constant)
+x_dep : 1
+eff_dep : 1
+u_fac : 1
+x_fac : 1
+eff_fac : 1
+apost : 1
+rate_est : Hz
+t_last : second
+n_spikes : integer
+"""
+
+NEURON_UPDATE = """
+mg = ((v + 80*mV) / (60*mV))**2
+I_syn = (ge + gn * mg / (1 + mg)) * (E_exc - v) + gi * (E_inh - v)
+v_half = v + 0.5*dt * (0.04/mV*v**2 + 5*v + 140*mV - u + I_syn + I_noise) / ms
+mg_half = ((v_half + 80*mV) / (60*mV))**2
+I_half = (ge + gn * mg_half / (1 + mg_half)) * (E_exc - v_half) + gi * (E_inh - v_half)
+v_next = v_half + 0.5*dt * (0.04/mV*v_half**2 + 5*v_half + 140*mV - u + I_half + I_noise) / ms
+v = clip(v_next, v_floor, v_ceiling)
+u = u + dt * a * (b*v - u) / ms
+ge = ge * exp(-dt / tau_exc)
+gn = gn * exp(-dt / tau_nmda)
+gi = gi * exp(-dt / tau_inh)
+"""
+# exc: 1 for excitatory neurons. facil: 1 for LTS neurons (their excitatory inputs facilitate).
+# x_dep / eff_dep: resources of the depressing STP state and the efficacy of the last spike
+# (relative to a rested synapse); u_fac / x_fac / eff_fac: the same for the facilitating state.
+# apost: postsynaptic STDP trace just after the last spike; t_last: time of the last spike.
+
+NEURON_THRESHOLD = "v >= 30*mV"
+
+# The STP and STDP states are advanced to the spike time in closed form, then the spike is applied.
+NEURON_RESET = """
+v = c
+u = u + d
+x_dep = 1 - (1 - x_dep) * exp((t_last - t) / tau_rec_dep)
+eff_dep = stp_on * x_dep + (1 - stp_on)
+x_dep = x_dep * (1 - U_dep)
+u_fac = u_fac * exp((t_last - t) / tau_facil_fac)
+u_fac = u_fac + U_fac * (1 - u_fac)
+x_fac = 1 - (1 - x_fac) * exp((t_last - t) / tau_rec_fac)
+eff_fac = stp_on * u_fac * x_fac / U_fac + (1 - stp_on)
+x_fac = x_fac * (1 - u_fac)
+apost = apost * exp((t_last - t) / tau_minus) + 1
+rate_est = rate_est * exp((t_last - t) / tau_homeo) + 1 / tau_homeo
+t_last = t
+n_spikes += 1
+"""
+
+# Tagged STDP (CultureConfig.stdp_tagging): the presynaptic rate trace that gates capture.
+TAGGING_NEURON_VARIABLES = "hf : 1\n"
+TAGGING_NEURON_RESET = "hf = hf * exp((t_last - t) / tau_capture) + 1\n"
+
+NOISE_CODE = "I_noise = noise_mean + noise_sigma * hash_normal(noise_key, i, t_in_timesteps)"
+
+# Two Synapses objects, so that only the E->E synapses pay for plasticity: the plastic E->E
+# synapses (STDP with the per-synapse presynaptic trace apre, homeostatic scaling) and the static
+# rest (E->I, I->E, I->I: no postsynaptic pathway, no trace). w: peak conductance of a rested
+# synapse (per ms).
+EE_SYNAPSE_MODEL = """
+w : 1
+dapre/dt = -apre / tau_plus : 1 (event-driven)
+"""
+
+# An E->E synapse: the postsynaptic neuron is excitatory, never LTS, so the synapse depresses.
+EE_TRANSMIT = """
+g_rel = w * eff_dep_pre
+ge_post += g_rel
+gn_post += nmda_ratio * g_rel
+apre += 1
+"""
+
+EE_ON_PRE = EE_TRANSMIT + """
+w = clip(w - A_minus * apost_post * exp((t_last_post - t) / tau_minus), w_min, w_max)
+"""
+
+EE_ON_POST = """
+w = clip(w + A_plus * apre, w_min, w_max)
+"""
+
+# Tagged STDP: the same pair-STDP increments go to the tag; a presynaptic spike whose neuron's
+# rate trace hf is at or above the capture threshold moves the tag into the weight.
+TAGGED_EE_SYNAPSE_MODEL = EE_SYNAPSE_MODEL + "dtag/dt = -tag / tau_tag : 1 (event-driven)\n"
+
+TAGGED_EE_ON_PRE = EE_TRANSMIT + """
+tag = tag - A_minus * apost_post * exp((t_last_post - t) / tau_minus)
+capture = int(hf_pre >= capture_threshold)
+w = w + capture * (clip(w + capture_gain * tag, w_min, w_max) - w)
+tag = tag * (1 - capture)
+"""
+
+TAGGED_EE_ON_POST = """
+tag = tag + A_plus * apre
+"""
+
+HOMEOSTASIS_CODE = """
+r_post = rate_est_post * exp((t_last_post - t) / tau_homeo)
+w = clip(w * (1 + homeo_rate * (homeo_target - r_post) / homeo_target), w_min, w_max)
+"""
+
+STATIC_SYNAPSE_MODEL = "w : 1 (constant)"
+
+# Excitatory inputs of LTS neurons facilitate, the others depress; inhibitory ones are static.
+STATIC_ON_PRE = """
+g_rel = exc_pre * w * (eff_dep_pre + facil_post * (eff_fac_pre - eff_dep_pre))
+ge_post += g_rel
+gn_post += nmda_ratio * g_rel
+gi_post += (1 - exc_pre) * w
+"""
+
+ELECTRODE_EQUATIONS = """
+amplitude : volt
+rate : Hz
+t_end : second
+next_pulse : second
+random_timing : 1
+"""
+ELECTRODE_THRESHOLD = "t >= next_pulse - 0.25*dt and t < t_end - 0.25*dt"
+# Periodic pulses keep their phase; Poisson pulses draw exponential intervals.
+ELECTRODE_RESET = (
+    "next_pulse = next_pulse + (1 - random_timing) / rate"
+    " - random_timing * log(hash_uniform(stim_key, i, t_in_timesteps)) / rate"
+)
+
+STIM_MODEL = "coupling : 1 (constant)"
+STIM_ON_PRE = "v_post += stim_gain * amplitude_pre * coupling"
+
+
+# ---------------------------------------------------------------------------------------------
+# The random numbers of `dishbrain.culture.rng` as Brian2 functions (numpy and Cython targets)
+# ---------------------------------------------------------------------------------------------
+
+def _make_function(pyfunc, cython_code: str, name: str) -> Function:
+    f = Function(pyfunc, arg_units=[1, 1, 1], return_unit=1,
+                 arg_types=["integer", "integer", "integer"], return_type="float",
+                 stateless=True)
+    f.implementations.add_implementation("cython", code=cython_code, name=name)
+    return f
+
+
+HASH_UNIFORM = _make_function(hash_uniform_np, CYTHON_UNIFORM, "_hash_uniform")
+HASH_NORMAL = _make_function(hash_normal_np, CYTHON_NORMAL, "_hash_normal")
+
+
+# ---------------------------------------------------------------------------------------------
+# The Brian2 network (the runtime target; the compiled build generates C++ from the same objects)
+# ---------------------------------------------------------------------------------------------
+
+_TARGET: str | None = None
+
+
+def _codegen_target() -> str:
+    """'cython' if a compiler works, else 'numpy' with a warning (checked once per process)."""
+    global _TARGET
+    if _TARGET is None:
+        try:
+            from brian2.codegen.runtime.cython_rt import CythonCodeObject
+            _TARGET = "cython" if CythonCodeObject.is_available() else "numpy"
+        except Exception:  # pragma: no cover - depends on the machine
+            _TARGET = "numpy"
+        if _TARGET == "numpy":
+            warnings.warn("Brian2 cannot compile Cython code here (no C compiler?): the culture "
+                          "falls back to the numpy target, which is several times slower.",
+                          RuntimeWarning, stacklevel=3)
+    return _TARGET
+
+
+def model_namespace(config: CultureConfig, seed: int) -> dict:
+    """Constants referenced by the model equations (values with units)."""
+    from brian2 import Hz, mV
+    cfg = config
+    stdp = 1.0 if cfg.stdp_enabled else 0.0
+    return {
+        "tau_exc": cfg.tau_exc_ms * ms,
+        "tau_inh": cfg.tau_inh_ms * ms,
+        "tau_nmda": cfg.tau_nmda_ms * ms,
+        "nmda_ratio": float(cfg.nmda_ratio),
+        "v_floor": V_FLOOR_MV * mV,
+        "v_ceiling": 1e6 * mV,
+        "E_exc": cfg.e_exc_mv * mV,
+        "E_inh": cfg.e_inh_mv * mV,
+        "stp_on": 1.0 if cfg.stp_enabled else 0.0,
+        "U_dep": float(cfg.stp_dep_u),
+        "tau_rec_dep": cfg.stp_dep_tau_rec_ms * ms,
+        "U_fac": float(cfg.stp_fac_u),
+        "tau_rec_fac": cfg.stp_fac_tau_rec_ms * ms,
+        "tau_facil_fac": cfg.stp_fac_tau_facil_ms * ms,
+        "tau_plus": cfg.stdp_tau_plus_ms * ms,
+        "tau_minus": cfg.stdp_tau_minus_ms * ms,
+        "A_plus": stdp * cfg.stdp_a_plus * cfg.g_ee_max_per_ms,
+        "A_minus": stdp * cfg.stdp_a_plus * cfg.stdp_a_minus_ratio * cfg.g_ee_max_per_ms,
+        "tau_tag": cfg.tag_tau_ms * ms,
+        "tau_capture": cfg.capture_tau_ms * ms,
+        "capture_threshold": float(cfg.capture_threshold),
+        "capture_gain": float(cfg.capture_gain),
+        "w_min": 0.0,
+        "w_max": float(cfg.g_ee_max_per_ms),
+        "tau_homeo": cfg.homeostasis_tau_s * second,
+        "homeo_target": cfg.homeostasis_target_hz * Hz,
+        "homeo_rate": float(cfg.homeostasis_rate),
+        "stim_gain": float(cfg.stim_gain),
+        "noise_key": stream_key(seed, STREAM_NOISE),
+        "stim_key": stream_key(seed, STREAM_PULSES),
+        "hash_uniform": HASH_UNIFORM,
+        "hash_normal": HASH_NORMAL,
+        "mV": mV,
+        "ms": ms,
+    }
+
+
+class CultureNetwork:
+    """The Brian2 objects of a culture, built from a ``CultureStructure``.
+
+    ``neurons``; the recurrent synapses as two objects, ``synapses_ee`` (E->E: STDP, homeostatic
+    scaling) and ``synapses_static`` (E->I, I->E, I->I), whose synapse k is the structure's
+    synapse ``ee_index[k]`` / ``static_index[k]`` (``recurrent`` pairs each object with its index
+    array, ``weights()`` gathers w in the structure's order); ``electrodes`` and their
+    stimulation pathway ``stim``; ``net``, the Network of them all.
+
+    Object and clock names are fixed, so every culture reuses the same compiled code (Cython's
+    cache is keyed by the generated code, which contains the names).
+    """
+
+    def __init__(self, config: CultureConfig, structure: CultureStructure, mea: MEA,
+                 stim_coupling: sp.csr_matrix) -> None:
+        from brian2 import Hz, mV
+        prefs.codegen.target = _codegen_target()
+        cfg, st = config, structure
+        n = cfg.n_neurons
+        self.clock = Clock(cfg.dt_ms * ms, name="culture_clock")
+        self.noise_clock = Clock(cfg.noise_interval_ms * ms, name="culture_noise_clock")
+
+        tagging = cfg.stdp_tagging and cfg.stdp_enabled
+        G = NeuronGroup(n, NEURON_VARIABLES + (TAGGING_NEURON_VARIABLES if tagging else ""),
+                        threshold=NEURON_THRESHOLD,
+                        reset=(TAGGING_NEURON_RESET if tagging else "") + NEURON_RESET,
+                        clock=self.clock, name="culture_neurons")
+        G.run_regularly(NEURON_UPDATE, clock=self.clock, when="groups",
+                        name="culture_integrate")
+        G.a = st.a
+        G.b = st.b
+        G.c = st.c_mv * mV
+        G.d = st.d_mv * mV
+        G.v = st.v0_mv * mV
+        G.u = st.b * st.v0_mv * mV
+        G.exc = st.is_excitatory.astype(float)
+        G.facil = (st.cell_type == CELL_TYPES.index("LTS")).astype(float)
+        G.noise_mean = np.where(st.is_excitatory, cfg.noise_exc_mean_mv, cfg.noise_inh_mean_mv) * mV
+        G.noise_sigma = np.where(st.is_excitatory, cfg.noise_exc_sigma_mv,
+                                 cfg.noise_inh_sigma_mv) * mV
+        G.x_dep = 1.0
+        G.eff_dep = 1.0
+        G.x_fac = 1.0
+        G.eff_fac = 1.0
+        # The rate estimate starts at the target as if the neuron had just fired at t = 0 (the
+        # STP and STDP states are at rest, so t_last = 0 changes nothing else).
+        G.t_last = 0 * second
+        G.rate_est = cfg.homeostasis_target_hz * Hz
+        G.run_regularly(NOISE_CODE, clock=self.noise_clock, name="culture_noise")
+
+        ee = st.is_excitatory[st.pre] & st.is_excitatory[st.post]
+        self.ee_index = np.flatnonzero(ee)
+        self.static_index = np.flatnonzero(~ee)
+        S_ee = Synapses(G, G, model=TAGGED_EE_SYNAPSE_MODEL if tagging else EE_SYNAPSE_MODEL,
+                        on_pre=TAGGED_EE_ON_PRE if tagging else EE_ON_PRE,
+                        on_post=TAGGED_EE_ON_POST if tagging else EE_ON_POST,
+                        clock=self.clock, name="culture_synapses_ee")
+        S_st = Synapses(G, G, model=STATIC_SYNAPSE_MODEL, on_pre=STATIC_ON_PRE,
+                        clock=self.clock, name="culture_synapses_static")
+        self.synapses_ee, self.synapses_static = S_ee, S_st
+        for S, idx in self.recurrent:
+            if idx.size == 0:   # e.g. exc_in_degree = 0: Brian2 cannot connect empty arrays
+                S.active = False
+                continue
+            S.connect(i=st.pre[idx], j=st.post[idx])
+            S.w = st.weight[idx]
+            S.delay = st.delay_ms[idx] * ms
+        if not cfg.stdp_enabled:
+            S_ee.post.active = False   # saves the postsynaptic pass; A+/A- are 0 anyway
+        if cfg.homeostasis_enabled:
+            S_ee.run_regularly(HOMEOSTASIS_CODE, dt=cfg.homeostasis_interval_ms * ms, when="end",
+                               name="culture_homeostasis")
+
+        E = NeuronGroup(mea.n_electrodes, ELECTRODE_EQUATIONS, threshold=ELECTRODE_THRESHOLD,
+                        reset=ELECTRODE_RESET, clock=self.clock, name="culture_electrodes")
+        E.rate = 1.0 * Hz
+        coo = stim_coupling.tocoo()
+        P = Synapses(E, G, model=STIM_MODEL, on_pre=STIM_ON_PRE, clock=self.clock,
+                     name="culture_stim")
+        P.connect(i=coo.row.astype(np.int32), j=coo.col.astype(np.int32))
+        P.coupling = coo.data
+
+        self.neurons, self.electrodes, self.stim = G, E, P
+        self.net = Network(G, S_ee, S_st, E, P, name="culture_network")
+        # Mark the objects as part of a network now, so that a culture that is built but never
+        # run does not warn about "unused" objects when it is garbage-collected.
+        from brian2.core.network import _get_all_objects
+        for obj in _get_all_objects(self.net.objects):
+            obj._network = self.net.id
+
+    def value(self, group, name: str) -> np.ndarray:
+        """The live array behind a Brian2 variable (SI units; writes take effect at once)."""
+        return group.variables[name].get_value()
+
+    @property
+    def recurrent(self) -> tuple[tuple[Synapses, np.ndarray], ...]:
+        """(Synapses object, the structure's index of each of its synapses) for both objects."""
+        return ((self.synapses_ee, self.ee_index), (self.synapses_static, self.static_index))
+
+    def weights(self) -> np.ndarray:
+        """The weight w of every recurrent synapse in the structure's order (a copy)."""
+        w = np.empty(len(self.ee_index) + len(self.static_index))
+        for S, idx in self.recurrent:
+            w[idx] = self.value(S, "w")
+        return w
