@@ -33,7 +33,7 @@ os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dishbrain import viewer as v  # noqa: E402
-from dishbrain.replay import trace_wrapper  # noqa: E402
+from dishbrain.viewer import trace_wrapper  # noqa: E402
 from dishbrain.session import play_session  # noqa: E402
 
 

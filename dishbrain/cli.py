@@ -124,7 +124,7 @@ def cmd_play(args: argparse.Namespace) -> int:
     condition = getattr(agent, "condition", None)
     log_path = out / f"{agent.name}{'-' + condition if condition else ''}-seed{args.seed}.jsonl"
     if args.trace:
-        from dishbrain.replay import trace_wrapper
+        from dishbrain.viewer import trace_wrapper
 
         wrappers.append(trace_wrapper(log_path, agent))
     result = play_session(agent, log_path=log_path, minutes=args.minutes, seed=args.seed,
@@ -159,8 +159,7 @@ def _non_negative_float(name: str):
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from dishbrain.replay import open_source, replay
-    from dishbrain.viewer import check_record_path
+    from dishbrain.viewer import check_record_path, open_source, replay
 
     if args.png and not args.png.lower().endswith(".png"):
         raise UsageError(f"--png must name a .png file, got {args.png!r}")

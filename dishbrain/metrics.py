@@ -13,15 +13,10 @@ Fig. 5), also used by the reinforcement-learning comparison of Khajehnejad et al
   threshold and its inclusiveness are parameters);
 - learning is read as the change from the first 5 minutes to minutes 5-20 of a 20-minute session.
 
-Two log formats are read (``read_session`` tells them apart by name and content):
-
-- our session log (``dishbrain/session.py``, see ``docs/architecture.md``): JSON lines, a
-  ``{"kind": "header", ...}`` line, then ``serve``/``hit``/``miss`` events with the game time ``t``
-  in seconds, then an ``end`` line if the session ended cleanly. A truncated last line (a crash
-  mid-write) is skipped without error.
-- Cortical Labs' ``events.txt`` (SpikeStream): ``info: <key>: <value>`` header lines, then
-  ``<frame>: <event>`` lines with frames at 20 kHz; ``game begin`` starts the clock,
-  ``ball return`` is a hit, ``ball missed`` a miss, ``motor layout: N`` the layout used next.
+Two log formats are read, through ``dishbrain/logs.py`` (which documents both; ``read_session``
+tells them apart by name and content): our session log (``.jsonl`` or ``.jsonl.gz``; a cut last
+line, from a crash mid-write, is skipped) and Cortical Labs' ``events.txt`` (``ball return`` is a
+hit, ``ball missed`` a miss, times from ``game begin``).
 
 Time windows are half-open, ``start_min <= t < end_min``, so adjacent windows and learning-curve
 bins partition the session: a miss at exactly 5:00 counts in 5-20, not in 0-5. A window that
@@ -32,22 +27,35 @@ Example::
     from dishbrain.metrics import load_sessions, summarize, format_table
     print(format_table(summarize(load_sessions("runs/"))))
 
-or from a shell: ``python -m dishbrain.metrics runs/ ../shared/data/spikestream-pilot``.
+or from a shell: ``dishbrain analyze runs/`` (one log, a folder, or an events.txt).
 """
 
 from __future__ import annotations
 
 import csv
-import json
 import math
-import re
-import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
+
+from dishbrain.logs import (
+    DEFAULT_WINDOWS_MIN,
+    EVENTS_FILENAME,
+    EVENTS_FRAME_RATE_HZ,
+    LONG_RALLY_THRESHOLD,
+    EventsTxt,
+    SessionEvents,
+    is_session_log,
+    log_format,
+    motor_layout_of,
+    parse_events_txt,
+    parse_session_log,
+    read_log_lines,
+    resolve_log,
+)
 
 __all__ = [
     "EVENTS_FRAME_RATE_HZ",
@@ -66,23 +74,9 @@ __all__ = [
     "published_reference",
 ]
 
-#: Sample rate of the frame counter in Cortical Labs' events.txt (MaxOne HD-MEA, 20 kHz).
-EVENTS_FRAME_RATE_HZ = 20_000
-#: The published analysis windows, in minutes: the first 5 minutes versus minutes 5-20
-#: (Kagan et al. 2022, Fig. 5).
-DEFAULT_WINDOWS_MIN: tuple[tuple[float, float], ...] = ((0.0, 5.0), (5.0, 20.0))
-#: A long rally has more than this many hits (Kagan et al. 2022, Fig. 5: "more than 3").
-LONG_RALLY_THRESHOLD = 3
-
 # Game times in our logs are sums of 10 ms steps; rounding to a microsecond removes float noise
 # (299.99999999998 s) so that a miss at exactly 5:00 lands in the window that starts there.
 _TIME_DECIMALS = 6
-
-_JSONL_SUFFIXES = (".jsonl", ".ndjson")
-_EVENTS_FILENAME = "events.txt"
-_EVENT_LINE = re.compile(r"^\s*(\d+)\s*:\s*(.*?)\s*$")
-_MOTOR_LAYOUT = re.compile(r"^motor layout\s*:\s*(-?\d+)$")
-_KNOWN_EVENTS = ("game begin", "ball bounce", "ball return", "ball missed")
 
 
 # --------------------------------------------------------------------------------------------
@@ -133,7 +127,7 @@ class Session:
     @property
     def label(self) -> str:
         """A short name for tables: the file name, or ``folder/events.txt``."""
-        if self.source.name == _EVENTS_FILENAME and self.source.parent.name:
+        if self.source.name == EVENTS_FILENAME and self.source.parent.name:
             return f"{self.source.parent.name}/{self.source.name}"
         return self.source.name
 
@@ -208,10 +202,11 @@ class LearningCurve(NamedTuple):
 
 
 def read_session(path: str | Path) -> Session:
-    """Read one session log, our JSON lines or Cortical Labs' events.txt.
+    """Read one session log: ours (``.jsonl`` or ``.jsonl.gz``) or Cortical Labs' events.txt.
 
-    The format is told by the file name (``*.jsonl``, ``events.txt``) and, failing that, by the
-    first non-blank line (``{`` for JSON lines; ``info:`` or ``<frame>:`` for events.txt).
+    The format is told by the file name (``*.jsonl[.gz]``, ``events.txt``) and, failing that, by
+    the first non-blank line (``{`` for JSON lines; ``info:`` or ``<frame>:`` for events.txt).
+    A ``.jsonl`` path that is on disk only compressed is read from its ``.gz``.
 
     Raises:
         FileNotFoundError: no such file.
@@ -219,145 +214,56 @@ def read_session(path: str | Path) -> Session:
             (the message names the file, the line and what was expected). A malformed *last*
             line is taken as a crash mid-write and skipped.
     """
-    path = Path(path)
+    path = resolve_log(path)
     if path.is_dir():
         raise ValueError(f"{path}: is a folder, expected a session log file (use load_sessions)")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise ValueError(
-            f"{path}: not a text file ({exc.reason} at byte {exc.start}); expected a JSON-lines "
-            "session log or a Cortical Labs events.txt"
-        ) from None
-    lines = text.splitlines()
-    first = next((ln.strip() for ln in lines if ln.strip()), None)
-    if first is None:
-        raise ValueError(
-            f"{path}: empty file; expected a JSON-lines session log or a Cortical Labs events.txt"
-        )
-    name = path.name.lower()
-    if name.endswith(_JSONL_SUFFIXES) or first.startswith("{"):
-        return _read_jsonl(path, lines)
-    if name == _EVENTS_FILENAME or first.startswith("info:") or _EVENT_LINE.match(first):
-        return _read_events_txt(path, lines)
-    raise ValueError(
-        f"{path}: unknown session log format (first line {first[:60]!r}); expected JSON lines "
-        'starting with a {"kind": "header", ...} object, or a Cortical Labs events.txt '
-        "('info: key: value' header lines, then '<frame>: <event>' lines)"
-    )
+    lines = read_log_lines(path)
+    if log_format(path, lines) == "jsonl":
+        return _session_of_log(parse_session_log(path, lines))
+    return _session_of_events_txt(parse_events_txt(path, lines))
 
 
-def _last_content_index(lines: Sequence[str]) -> int:
-    for i in range(len(lines) - 1, -1, -1):
-        if lines[i].strip():
-            return i
-    return -1
+def _seconds(t: float) -> float:
+    return round(float(t), _TIME_DECIMALS)
 
 
-def _read_jsonl(path: Path, lines: Sequence[str]) -> Session:
-    last = _last_content_index(lines)
-    header: dict | None = None
+def _session_of_log(log: SessionEvents) -> Session:
     hits_in_rally = 0
     rally_hits: list[int] = []
     rally_end_s: list[float] = []
-    last_t: float | None = None
-    end_t: float | None = None
-
-    for i, raw in enumerate(lines):
-        line = raw.strip()
-        if not line:
-            continue
-        where = f"{path}:{i + 1}"
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            if i == last:
-                break  # written half-way when the run crashed: skip it
-            raise ValueError(
-                f"{where}: not valid JSON ({exc.msg}); expected one JSON object per line"
-            ) from None
-        if not isinstance(record, dict) or "kind" not in record:
-            raise ValueError(
-                f'{where}: expected a JSON object with a "kind" field, got {line[:60]!r}'
-            )
-        kind = record["kind"]
-        if header is None:
-            if kind != "header":
-                raise ValueError(
-                    f'{where}: expected the first line to be the {{"kind": "header", ...}} record, '
-                    f"got kind {kind!r}"
-                )
-            header = record
-            continue
-        if kind not in ("serve", "hit", "miss", "end"):
-            continue  # a kind this reader does not know: not part of the rally count
-        t = record.get("t")
-        if not isinstance(t, (int, float)) or isinstance(t, bool) or not math.isfinite(t):
-            raise ValueError(
-                f'{where}: {kind!r} event needs a finite number "t" (game time, s), got {t!r}'
-            )
-        t = round(float(t), _TIME_DECIMALS)
-        last_t = t
+    for kind, t in log.events:
         if kind == "hit":
             hits_in_rally += 1
         elif kind == "miss":
             rally_hits.append(hits_in_rally)
-            rally_end_s.append(t)
+            rally_end_s.append(_seconds(t))
             hits_in_rally = 0
-        elif kind == "end":
-            end_t = t
-            if hits_in_rally > 0:
-                # A rally cut off by the session's end counts with the hits it had (a perfect
-                # player has no miss at all). One with no hit yet is dropped: the cut, not the
-                # player, would make it an ace.
-                rally_hits.append(hits_in_rally)
-                rally_end_s.append(t)
-                hits_in_rally = 0
-
-    if header is None:
-        # Only a half-written header: the run died before its first event.
-        header = {}
-    duration = end_t if end_t is not None else (last_t if last_t is not None else 0.0)
+    if log.end is not None:
+        end_t = _seconds(log.end["t"])
+        if hits_in_rally > 0:
+            # A rally cut off by the session's end counts with the hits it had (a perfect
+            # player has no miss at all). One with no hit yet is dropped: the cut, not the
+            # player, would make it an ace.
+            rally_hits.append(hits_in_rally)
+            rally_end_s.append(end_t)
+        duration = end_t
+    else:
+        duration = _seconds(log.events[-1][1]) if log.events else 0.0
     return Session(
-        path, "jsonl", header, float(duration), np.array(rally_hits), np.array(rally_end_s)
+        log.path, "jsonl", log.header, float(duration), np.array(rally_hits),
+        np.array(rally_end_s)
     )
 
 
-def _read_events_txt(path: Path, lines: Sequence[str]) -> Session:
-    last = _last_content_index(lines)
-    header: dict[str, str] = {}
-    events: list[tuple[int, str]] = []
-    for i, raw in enumerate(lines):
-        line = raw.strip()
-        if not line:
-            continue
-        if line.startswith("info:"):
-            key, _, value = line[len("info:"):].partition(":")
-            header[key.strip()] = value.strip()
-            continue
-        match = _EVENT_LINE.match(line)
-        if i == last and (match is None or not (match.group(2) in _KNOWN_EVENTS
-                                                or _MOTOR_LAYOUT.match(match.group(2)))):
-            break  # cut short by a crash mid-write ("ball bou"): skip it
-        if match is None or not match.group(2):
-            raise ValueError(
-                f"{path}:{i + 1}: expected '<frame>: <event>' "
-                f"(frames at {EVENTS_FRAME_RATE_HZ} Hz) "
-                f"or 'info: <key>: <value>', got {line[:60]!r}"
-            )
-        events.append((int(match.group(1)), match.group(2)))
-
-    # The clock starts at "game begin"; a log without one starts at its first event.
-    begin = next((f for f, e in events if e == "game begin"), events[0][0] if events else 0)
-
+def _session_of_events_txt(rec: EventsTxt) -> Session:
     def seconds(frame: int) -> float:
-        return round((frame - begin) / EVENTS_FRAME_RATE_HZ, _TIME_DECIMALS)
+        return _seconds(rec.seconds(frame))
 
     hits_in_rally = 0
     rally_hits: list[int] = []
     rally_end_s: list[float] = []
     layouts: list[tuple[float, int]] = []
-    for frame, event in events:
+    for frame, event in rec.events:
         if event == "ball return":
             hits_in_rally += 1
         elif event == "ball missed":
@@ -365,18 +271,19 @@ def _read_events_txt(path: Path, lines: Sequence[str]) -> Session:
             rally_end_s.append(seconds(frame))
             hits_in_rally = 0
         else:
-            layout = _MOTOR_LAYOUT.match(event)
+            layout = motor_layout_of(event)
             if layout is not None:
-                layouts.append((seconds(frame), int(layout.group(1))))
-    duration = seconds(events[-1][0]) if events else 0.0
+                layouts.append((seconds(frame), layout))
+    duration = seconds(rec.events[-1][0]) if rec.events else 0.0
     return Session(
-        path, "events.txt", header, float(duration),
+        rec.path, "events.txt", rec.header, float(duration),
         np.array(rally_hits), np.array(rally_end_s), tuple(layouts),
     )
 
 
 def load_sessions(path: str | Path) -> list[Session]:
-    """Read a log file, or every log in a folder (``*.jsonl`` and ``events.txt``, recursively).
+    """Read a log file, or every log in a folder (``*.jsonl``, ``*.jsonl.gz`` and ``events.txt``,
+    recursively).
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
@@ -388,9 +295,10 @@ def load_sessions(path: str | Path) -> list[Session]:
     if path.is_file():
         return [read_session(path)]
     found = {p for p in path.rglob("*") if p.is_file()
-             and (p.name.lower().endswith(_JSONL_SUFFIXES) or p.name == _EVENTS_FILENAME)}
+             and (is_session_log(p) or p.name == EVENTS_FILENAME)}
     if not found:
-        raise ValueError(f"{path}: no session logs found (expected *.jsonl or events.txt files)")
+        raise ValueError(
+            f"{path}: no session logs found (expected *.jsonl, *.jsonl.gz or events.txt files)")
     return [read_session(p) for p in sorted(found)]
 
 
@@ -656,17 +564,3 @@ def published_reference(path: str | Path | None = None) -> list[dict] | None:
                     ) from None
         records.append(record)
     return records
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Print the rally-metrics table of the logs or folders given on the command line."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    if not args:
-        print("usage: python -m dishbrain.metrics LOG_OR_FOLDER [...]", file=sys.stderr)
-        return 2
-    print(format_table(summarize(args)))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

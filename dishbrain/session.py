@@ -1,27 +1,20 @@
-"""Playing one session: the session log (JSON lines, written as events happen) and the runner.
-
-Log format (one JSON object per line, flushed as written, so a crash loses at most one line):
-- ``{"kind": "header", "agent", "seed", "condition", "tick_ms", "steps_planned", "env_config",
-  "agent_config", "versions", "started"}``
-- ``{"kind": "serve" | "hit" | "miss", "t": game time (s), "step", "rally", "hits"}`` where
-  ``rally`` is the 0-based index of the current rally and ``hits`` its hits so far;
-- ``{"kind": "end", "t", "step", "rallies", "hits", "misses", "wall_s", "stopped"}`` when the
-  session ends (cleanly or stopped by the user).
+"""Playing one session: the runner, with its session log written as events happen (the
+writer and the format are in ``dishbrain/logs.py``: ``SessionLog``).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import datetime as _dt
-import json
 import platform
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import gymnasium as gym
 
+from dishbrain.logs import SessionLog
 from dishbrain.player import Agent, SessionStopped
 from envs.pong import PongConfig
 
@@ -37,72 +30,6 @@ def package_versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             pass
     return versions
-
-
-class SessionLog(gym.Wrapper):
-    """Writes the session's events to a JSON-lines file as they happen."""
-
-    def __init__(self, env: gym.Env, path: str | Path, header: dict[str, Any]):
-        super().__init__(env)
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = open(self.path, "w", buffering=1, encoding="utf-8")
-        self._header = header
-        self._steps = 0
-        self._rally = 0
-        self._last_info: dict[str, Any] = {}
-        self._closed = False
-
-    @property
-    def steps(self) -> int:
-        return self._steps
-
-    def _write(self, record: dict[str, Any]) -> None:
-        self._file.write(json.dumps(record, separators=(",", ":")) + "\n")
-        self._file.flush()
-
-    def reset(self, **kwargs):
-        obs, info = self.env.reset(**kwargs)
-        if self._header is not None:
-            self._write({"kind": "header", **self._header,
-                         "started": _dt.datetime.now().isoformat(timespec="seconds")})
-            self._header = None
-        self._steps, self._rally = 0, 0
-        self._event(info)
-        return obs, info
-
-    def step(self, action):
-        obs, reward, terminated, truncated, info = self.env.step(action)
-        self._steps += 1
-        self._event(info)
-        return obs, reward, terminated, truncated, info
-
-    def _event(self, info: dict[str, Any]) -> None:
-        self._last_info = info
-        kind = info["event"]
-        if kind == "none":
-            return
-        self._write({"kind": kind, "t": round(info["game_time_s"], 4), "step": self._steps,
-                     "rally": self._rally, "hits": info["rally_hits"]})
-        if kind == "miss":
-            self._rally += 1
-
-    def finish(self, wall_s: float, stopped: bool = False) -> None:
-        if self._closed:
-            return
-        info = self._last_info
-        self._write({"kind": "end", "t": round(info.get("game_time_s", 0.0), 4),
-                     "step": self._steps, "rallies": info.get("rallies", 0),
-                     "hits": info.get("hits", 0), "misses": info.get("misses", 0),
-                     "wall_s": round(wall_s, 3), "stopped": stopped})
-        self._file.close()
-        self._closed = True
-
-    def close(self):
-        if not self._closed:
-            self._file.close()
-            self._closed = True
-        super().close()
 
 
 class Progress(gym.Wrapper):

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agents.base import SessionStopped
+from dishbrain.player import SessionStopped
 from agents.culture import CultureAgent
 from agents.simple import TrackerAgent
 from dishbrain.decoding import MotorDecoder
@@ -17,10 +17,12 @@ from dishbrain.encoding import DishBrainEncoder
 from dishbrain.feedback import make_feedback
 from dishbrain.mea import MEA
 from dishbrain.metrics import read_session
-from dishbrain.replay import (SpikeStreamSource, TraceRecorder, open_source, read_trace, replay,
-                              trace_paths, trace_wrapper)
+from dishbrain.logs import read_trace, trace_paths
+from dishbrain.viewer import (SpikeStreamSource, TraceRecorder, open_source, replay,
+                              trace_wrapper)
 from dishbrain.session import make_env, play_session
 from dishbrain import viewer as v
+from dishbrain.viewer.live import _step_speed
 from envs.pong import PongConfig
 from envs.rendering import BACKGROUND, PADDLE
 
@@ -83,9 +85,9 @@ def test_speed_parsing_and_ladder():
     for bad in ("-1", "fast", "nan", "inf"):
         with pytest.raises(ValueError, match="speed must be a number > 0 or 'max'"):
             v.parse_speed(bad)
-    assert v._step_speed(1.0, up=True) == 2.0 and v._step_speed(1.0, up=False) == 0.5
-    assert v._step_speed(3.0, up=True) == 5.0 and v._step_speed(100.0, up=True) == 0.0
-    assert v._step_speed(0.0, up=True) == 0.0 and v._step_speed(0.0, up=False) == 100.0
+    assert _step_speed(1.0, up=True) == 2.0 and _step_speed(1.0, up=False) == 0.5
+    assert _step_speed(3.0, up=True) == 5.0 and _step_speed(100.0, up=True) == 0.0
+    assert _step_speed(0.0, up=True) == 0.0 and _step_speed(0.0, up=False) == 100.0
 
 
 def test_record_path_checks(tmp_path):
@@ -245,6 +247,12 @@ def test_record_gif_and_mp4_at_game_time_rate(tmp_path):
                 # 3 s of game time at 12.5 fps (+ the first frame), whatever the speed.
                 assert im.n_frames == 38 and im.size == (704, 544)
                 assert im.info["duration"] == 80
+            import imageio.v3 as iio
+
+            frames = iio.imread(path, index=None)  # readable by imageio, every frame
+            assert frames.shape == (38, 544, 704, 3)
+            # The fixed palette keeps the court's flat background exact.
+            assert close(frames[-1][60, 100], BACKGROUND, 0)
         else:
             import imageio.v2 as imageio
 

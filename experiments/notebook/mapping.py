@@ -143,7 +143,8 @@ def add_shaping(agent, min_interval_ms: float) -> dict:
 def cmd_play(a) -> None:
     from agents.culture import make_culture_agent
     from dishbrain.metrics import read_session, windows
-    from dishbrain.replay import read_trace, trace_wrapper
+    from dishbrain.logs import read_trace
+    from dishbrain.viewer import trace_wrapper
     from dishbrain.session import play_session
 
     out = Path(a.out)
