@@ -223,13 +223,17 @@ class SB3Agent(Agent):
         from dishbrain.observations import INPUT_DESIGNS
 
         if algorithm not in HYPERPARAMETERS:
-            raise ValueError(f"unknown algorithm {algorithm!r}; allowed: {', '.join(HYPERPARAMETERS)}")
+            raise ValueError(f"unknown algorithm {algorithm!r}; "
+                             f"allowed: {', '.join(HYPERPARAMETERS)}")
         if obs not in INPUT_DESIGNS:
-            raise ValueError(f"unknown input design obs={obs!r}; allowed: {', '.join(INPUT_DESIGNS)}")
+            raise ValueError(f"unknown input design obs={obs!r}; "
+                             f"allowed: {', '.join(INPUT_DESIGNS)}")
         if seed is not None and not (isinstance(seed, (int, np.integer)) and seed >= 0):
             raise ValueError(f"seed must be an integer >= 0 or None, got {seed!r}")
-        if torch_threads is not None and not (isinstance(torch_threads, int) and torch_threads >= 1):
-            raise ValueError(f"torch_threads must be an integer >= 1 or None, got {torch_threads!r}")
+        if torch_threads is not None and not (isinstance(torch_threads, int)
+                                              and torch_threads >= 1):
+            raise ValueError(f"torch_threads must be an integer >= 1 or None, "
+                             f"got {torch_threads!r}")
         self._cls = _algorithm_class(algorithm)  # raises the install hint without the extra
         allowed = (set(inspect.signature(self._cls.__init__).parameters) - _RESERVED - {"self"}
                    | _PLAYER_HYPERPARAMETERS[algorithm])

@@ -36,6 +36,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from envs.config import check_int
 from envs.pong import (
     OBS_BALL_VX,
     OBS_BALL_VY,
@@ -85,14 +86,10 @@ class ImageObservation(gym.ObservationWrapper, gym.utils.RecordConstructorArgs):
         gym.utils.RecordConstructorArgs.__init__(self, size=size, frames=frames,
                                                  lag_steps=lag_steps, ball_px=ball_px)
         gym.ObservationWrapper.__init__(self, env)
-        if not (isinstance(size, int) and size >= 36):
-            raise ValueError(f"ImageObservation.size must be an integer >= 36 (NatureCNN), got {size!r}")
-        if not (isinstance(frames, int) and frames >= 1):
-            raise ValueError(f"ImageObservation.frames must be an integer >= 1, got {frames!r}")
-        if not (isinstance(lag_steps, int) and lag_steps >= 1):
-            raise ValueError(f"ImageObservation.lag_steps must be an integer >= 1, got {lag_steps!r}")
-        if not (isinstance(ball_px, int) and 1 <= ball_px <= size):
-            raise ValueError(f"ImageObservation.ball_px must be an integer in [1, size], got {ball_px!r}")
+        check_int(self, "size", size, lo=36)  # NatureCNN's smallest input (class docstring)
+        check_int(self, "frames", frames, lo=1)
+        check_int(self, "lag_steps", lag_steps, lo=1)
+        check_int(self, "ball_px", ball_px, lo=1, hi=size)
         c = pong_config_of(env)
         self.size, self.frames, self.lag_steps, self.ball_px = size, frames, lag_steps, ball_px
         self._paddle_half = c.paddle_height / c.court_height / 2.0  # fraction of the court

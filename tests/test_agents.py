@@ -97,7 +97,7 @@ def test_learn_receives_each_transition(tmp_path):
     agent = Recorder()
     play_session(agent, log_path=tmp_path / "r.jsonl", minutes=0.5, progress=False)
     assert len(agent.transitions) == 3000
-    for (o, a, r, n, e), (o2, *_) in zip(agent.transitions, agent.transitions[1:]):
+    for (_, a, _, n, _), (o2, *_) in zip(agent.transitions, agent.transitions[1:]):
         assert np.array_equal(n, o2) and a == 2
 
 

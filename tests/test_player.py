@@ -15,9 +15,17 @@ from pathlib import Path
 import pytest
 
 from agents.simple import RandomAgent, TrackerAgent
-from dishbrain.player import (ENTRY_POINT_GROUP, Agent, check_player_name, make_agent,
-                              player_accepts, player_label, player_names, player_options,
-                              resolve_player)
+from dishbrain.player import (
+    ENTRY_POINT_GROUP,
+    Agent,
+    check_player_name,
+    make_agent,
+    player_accepts,
+    player_label,
+    player_names,
+    player_options,
+    resolve_player,
+)
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 BUILT_IN = {"random", "static", "tracker", "human", "culture", "dqn", "a2c", "ppo"}

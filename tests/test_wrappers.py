@@ -12,8 +12,8 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import envs  # noqa: F401  (registers DishBrain/Pong-v0)
-from envs.pong import OBS_BALL_X, OBS_BALL_Y, OBS_IN_PLAY, OBS_PADDLE_Y, PongEnv
 from dishbrain.observations import INPUT_DESIGNS, StimulationObservation, wrap_input_design
+from envs.pong import OBS_BALL_X, OBS_BALL_Y, OBS_IN_PLAY, OBS_PADDLE_Y, PongEnv
 from envs.wrappers import ImageObservation, PositionsObservation
 
 
