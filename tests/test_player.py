@@ -202,3 +202,17 @@ def test_readme_player_registered_by_entry_point(readme_player):
     unknown = _dishbrain(["play", "--agent", "lazzy", "--out", "out2"], where)
     assert unknown.returncode == 2 and not (where / "out2").exists()
     assert f"installed: a2c, culture, dqn, human, {name}, ppo" in unknown.stderr
+
+
+def test_an_experiment_toml_names_a_player_by_its_spec():
+    from dishbrain.experiment import ConfigError, parse_config
+
+    spec = "agents.simple:TrackerAgent"
+    config = parse_config({"experiment": {"player": spec, "cultures": 1, "minutes": 0.2,
+                                          "windows": [[0, 0.2]]}, "culture": {"dead_band": 0.1}})
+    assert {p.player for p in config.players} == {spec}
+    assert all(p.options == {"dead_band": 0.1} for p in config.players)
+    with pytest.raises(ConfigError, match="dead_bnd is not an option of player"):
+        parse_config({"experiment": {"player": spec}, "culture": {"dead_bnd": 0.1}})
+    with pytest.raises(ConfigError, match="cannot import 'no_such_module_xyz'"):
+        parse_config({"experiment": {"player": "no_such_module_xyz:make"}})
