@@ -34,10 +34,10 @@ from dishbrain.experiment.config import (
     load_config,
     parse_config,
 )
-from dishbrain.experiment.tasks import log_file, session_finished
+from dishbrain.experiment.tasks import session_finished
 
 __all__ = ["CONFIG_NAME", "MANIFEST_NAME", "RunLock", "config_toml", "git_commit",
-           "load_run_config", "log_file", "prepare_folder", "session_finished", "write_manifest"]
+           "load_run_config", "prepare_folder", "session_finished", "write_manifest"]
 
 CONFIG_NAME = "config.toml"
 MANIFEST_NAME = "manifest.json"

@@ -24,8 +24,9 @@ from dishbrain.experiment.runfolder import (
     session_finished,
     write_manifest,
 )
+from dishbrain.experiment.tasks import SessionSpec
 
-__all__ = ["RunSummary", "run"]
+__all__ = ["RunSummary", "execute", "run"]
 
 
 @dataclass
@@ -38,6 +39,8 @@ class RunSummary:
     interrupted: bool = False
     wall_s: float = 0.0
     report: Path | None = None
+    #: time.perf_counter() when the run began (wall_s counts from here)
+    clock_start: float = field(default_factory=time.perf_counter)
 
     @property
     def finished(self) -> int:
@@ -63,7 +66,8 @@ def run(config: RunConfig, run_dir: str | Path, executor: Executor | None = None
         # Absolute paths: a task may run in another working folder (or on another machine).
         specs = config.sessions(run_dir.resolve())
         todo = [s for s in specs if not session_finished(s.log_path)]
-        summary = RunSummary(run_dir=run_dir, planned=len(specs), skipped=len(specs) - len(todo))
+        summary = RunSummary(run_dir=run_dir, planned=len(specs), skipped=len(specs) - len(todo),
+                             clock_start=t0)
         record = {
             "name": config.name, "kind": config.kind, "config": CONFIG_NAME,
             "invocation": uuid.uuid4().hex,
@@ -76,39 +80,9 @@ def run(config: RunConfig, run_dir: str | Path, executor: Executor | None = None
                          "to_run": len(todo)},
         }
         write_manifest(run_dir, record)
-        bar = None
-        if progress and todo:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=len(specs), initial=summary.skipped, desc=config.name,
-                       unit="session", position=0, leave=True, dynamic_ncols=True)
-        previous_term = _sigterm_as_interrupt()
         try:
-            outcomes = executor.run(todo, progress)
-            try:
-                for outcome in outcomes:
-                    if outcome.error is not None:
-                        summary.failed.append((outcome.spec.key, outcome.error))
-                    elif outcome.stopped:
-                        summary.interrupted = True
-                        break
-                    else:
-                        summary.ran.append(outcome.spec.key)
-                    if bar is not None:
-                        bar.update(1)
-                        if summary.failed:
-                            bar.set_postfix(failed=len(summary.failed))
-            finally:
-                close = getattr(outcomes, "close", None)
-                if close is not None:
-                    close()
-        except KeyboardInterrupt:
-            summary.interrupted = True
+            execute(executor, todo, summary, progress=progress, desc=config.name)
         finally:
-            _restore_sigterm(previous_term)
-            if bar is not None:
-                bar.close()
-            summary.wall_s = time.perf_counter() - t0
             record.update(ended=now(), wall_s=round(summary.wall_s, 3))
             record["sessions"].update(ran=len(summary.ran), failed=dict(summary.failed),
                                       interrupted=summary.interrupted)
@@ -121,6 +95,49 @@ def run(config: RunConfig, run_dir: str | Path, executor: Executor | None = None
         from dishbrain.report import write_report
 
         summary.report = write_report(run_dir, config)
+    return summary
+
+
+def execute(executor: Executor, todo: Sequence[SessionSpec], summary: RunSummary, *,
+            progress: bool = True, desc: str = "sessions") -> RunSummary:
+    """Run `todo` on `executor`, recording each outcome in `summary` (ran, failed, interrupted,
+    wall_s since `summary.clock_start`) as it comes; one tqdm bar of sessions done out of
+    ``summary.planned``. Ctrl-C or SIGTERM stops the tasks in flight and sets ``interrupted``
+    (not raised). The loop of `run`, and of any runner over many configs (a sweep: pass the
+    sessions of every variant at once)."""
+    bar = None
+    if progress and todo:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=summary.planned, initial=summary.skipped, desc=desc, unit="session",
+                   position=0, leave=True, dynamic_ncols=True)
+    previous_term = _sigterm_as_interrupt()
+    try:
+        outcomes = executor.run(todo, progress)
+        try:
+            for outcome in outcomes:
+                if outcome.error is not None:
+                    summary.failed.append((outcome.spec.key, outcome.error))
+                elif outcome.stopped:
+                    summary.interrupted = True
+                    break
+                else:
+                    summary.ran.append(outcome.spec.key)
+                if bar is not None:
+                    bar.update(1)
+                    if summary.failed:
+                        bar.set_postfix(failed=len(summary.failed))
+        finally:
+            close = getattr(outcomes, "close", None)
+            if close is not None:
+                close()
+    except KeyboardInterrupt:
+        summary.interrupted = True
+    finally:
+        _restore_sigterm(previous_term)
+        if bar is not None:
+            bar.close()
+        summary.wall_s = time.perf_counter() - summary.clock_start
     return summary
 
 

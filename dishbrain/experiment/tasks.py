@@ -11,20 +11,17 @@ when its log ends with an ``end`` line with ``"stopped": false``; a log may be p
 from __future__ import annotations
 
 import dataclasses
-import gzip
-import json
-import os
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["RUNNER_OPTIONS", "RestSpec", "SessionSpec", "TaskOutcome", "TaskResult", "log_file",
-           "run_task", "session_finished"]
+__all__ = ["RUNNER_OPTIONS", "RestSpec", "SessionSpec", "TaskOutcome", "TaskResult", "run_task",
+           "session_finished"]
 
 #: Options the runner sets itself for every session; a config may not set them.
 RUNNER_OPTIONS = ("seed", "condition", "state_in", "state_out")
-#: The suffix of a compressed session log, after ``.jsonl``.
+#: The suffix of a compressed session log, after ``.jsonl`` (dishbrain/logs.py reads both).
 GZIP_SUFFIX = ".gz"
 
 
@@ -107,45 +104,12 @@ class TaskOutcome:
         return self.result is not None and self.result.stopped
 
 
-def log_file(path: str | Path) -> Path | None:
-    """The log written for `path` (``<name>.jsonl``): that file, else ``<name>.jsonl.gz``, else
-    None. A plain log wins: it is a replay of a session whose compressed log did not finish."""
-    path = Path(path)
-    if path.is_file():
-        return path
-    packed = path.with_name(path.name + GZIP_SUFFIX)
-    return packed if packed.is_file() else None
-
-
-def _tail(path: Path, size: int = 4096) -> str:
-    if path.name.endswith(GZIP_SUFFIX):  # no seeking from the end in a gzip stream
-        with gzip.open(path, "rb") as f:
-            data = f.read()
-        return data[-size:].decode("utf-8", errors="replace")
-    with open(path, "rb") as f:
-        f.seek(0, os.SEEK_END)
-        f.seek(max(0, f.tell() - size))
-        return f.read().decode("utf-8", errors="replace")
-
-
 def session_finished(path: str | Path) -> bool:
-    """True when the log of `path` (plain or ``.gz``) ends with an ``end`` line with
-    ``"stopped": false``."""
-    found = log_file(path)
-    if found is None:
-        return False
-    try:
-        tail = _tail(found)
-    except (OSError, EOFError, gzip.BadGzipFile):
-        return False
-    lines = [ln for ln in tail.splitlines() if ln.strip()]
-    if not lines:
-        return False
-    try:
-        last = json.loads(lines[-1])
-    except json.JSONDecodeError:
-        return False
-    return isinstance(last, dict) and last.get("kind") == "end" and last.get("stopped") is False
+    """True when the session's log (``<name>.jsonl``, or on disk only as ``<name>.jsonl.gz``)
+    ends with an ``end`` line with ``"stopped": false``."""
+    from dishbrain.logs import log_finished  # here: numpy and gymnasium, not needed to plan
+
+    return log_finished(path)
 
 
 def _play(spec: SessionSpec, *, log_path: Path, minutes: float, condition: str | None,

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from dishbrain.experiment.config import RunConfig
-from dishbrain.experiment.runfolder import load_run_config, log_file, session_finished
+from dishbrain.experiment.runfolder import load_run_config, session_finished
 from dishbrain.experiment.tasks import SessionSpec
 from dishbrain.metrics import (
     RallyMetrics,
@@ -91,7 +91,7 @@ def load_run(run_dir: str | Path, config: RunConfig | None = None) -> RunData:
             data.missing.append(spec.key)
             continue
         try:
-            session = read_session(log_file(spec.log_path))
+            session = read_session(spec.log_path)  # .jsonl, or its .jsonl.gz
         except ValueError:  # damaged after it finished: rerunning the study replays it
             data.missing.append(spec.key)
             continue
@@ -99,7 +99,7 @@ def load_run(run_dir: str | Path, config: RunConfig | None = None) -> RunData:
         data.metrics[key] = _window_metrics(session, spec.minutes, config)
         if spec.rest is not None and session_finished(spec.rest.log_path):
             try:
-                data.rests[key] = read_session(log_file(spec.rest.log_path))
+                data.rests[key] = read_session(spec.rest.log_path)
             except ValueError:
                 pass
     return data
