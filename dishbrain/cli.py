@@ -366,6 +366,34 @@ def cmd_warmup(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_cl_check(args: argparse.Namespace) -> int:
+    """The evoked-response table through Cortical Labs' CL API (needs the [cl] extra)."""
+    try:
+        from dishbrain.cl.check import evoked_response, format_table
+        import dishbrain.cl  # noqa: F401  (the extra's one-line hint on Python 3.11)
+    except ImportError as exc:
+        raise UsageError(str(exc)) from None
+    bad = [c for c in args.channels if not 0 <= c < 64]
+    if bad:
+        raise UsageError(f"--channels must be CL1 channels in [0, 63], got {bad}")
+    config = {"n_neurons": args.neurons}
+    if args.backend:
+        config["backend"] = args.backend
+    common = dict(channels=args.channels, repeats=args.repeats, current_ua=args.current_ua,
+                  seed=args.seed)
+    try:
+        rows = evoked_response("culture", config, **common)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    print(format_table(rows, f"dishbrain.cl:culture_source ({args.neurons} neurons, seed "
+                             f"{args.seed}), {args.current_ua:g} uA x 160 us biphasic"))
+    if args.stock:
+        print()
+        print(format_table(evoked_response("stock", **common),
+                           f"cl-sdk stock simulator (random source, seed {args.seed})"))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dishbrain", description=(
         "An in-silico DishBrain: simulated cortical cultures on a virtual MEA play Pong."))
@@ -475,6 +503,18 @@ def build_parser() -> argparse.ArgumentParser:
                                                  "session's numbers (rerun to resume)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_grip)
+
+    p = sub.add_parser("cl-check", help="evoked responses through Cortical Labs' CL API "
+                                        "(cl-sdk, the [cl] extra, Python >= 3.12)")
+    p.add_argument("--neurons", type=_positive_int("neurons"), default=1000)
+    p.add_argument("--seed", type=_seed, default=0)
+    p.add_argument("--channels", type=int, nargs="+", default=[18, 27, 36, 45], metavar="CH")
+    p.add_argument("--repeats", type=_positive_int("repeats"), default=10)
+    p.add_argument("--current-ua", type=_positive_float("current-ua"), default=1.0)
+    p.add_argument("--backend", choices=["auto", "standalone", "runtime"], default=None)
+    p.add_argument("--stock", action="store_true",
+                   help="also run the protocol on cl-sdk's stock simulator")
+    p.set_defaults(func=cmd_cl_check)
 
     p = sub.add_parser("warmup", help="compile the culture model (Brian2's cache and the default "
                                       "culture's binary) now; otherwise the first culture does it")
