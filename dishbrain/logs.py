@@ -65,7 +65,7 @@ __all__ = [
     "EV_MISS", "EV_BOUNCE", "FEEDBACK_CODES", "FEEDBACK_NAMES", "DEFAULT_WINDOWS_MIN",
     "LONG_RALLY_THRESHOLD", "SESSION_LOG_SUFFIXES", "EVENTS_FILENAME", "SPIKES_FILENAME",
     "CHIP_CONFIG_FILENAME", "SPIKE_RECORD", "SPIKESTREAM_CHANNELS", "TRACE_FORMAT",
-    "TRACE_VERSION",
+    "TRACE_VERSION", "CL_GAME_BEGIN", "CL_HIT", "CL_MISS", "CL_BOUNCE",
     "is_session_log", "resolve_log", "log_stem", "read_jsonl", "read_log_lines", "log_format",
     "SessionEvents", "parse_session_log", "read_session_log", "log_finished", "SessionLog",
     "EventsTxt", "parse_events_txt", "read_events_txt", "motor_layout_of", "open_spikes",
@@ -108,9 +108,12 @@ SPIKESTREAM_CHANNELS = 1024
 TRACE_FORMAT = "dishbrain-trace"
 TRACE_VERSION = 1
 
+#: events.txt's event names: the clock's start, a hit, a miss, a wall bounce.
+CL_GAME_BEGIN, CL_HIT, CL_MISS, CL_BOUNCE = "game begin", "ball return", "ball missed", "ball bounce"
+
 _EVENT_LINE = re.compile(r"^\s*(\d+)\s*:\s*(.*?)\s*$")
 _MOTOR_LAYOUT = re.compile(r"^motor layout\s*:\s*(-?\d+)$")
-_CL_EVENTS = ("game begin", "ball bounce", "ball return", "ball missed")
+_CL_EVENTS = (CL_GAME_BEGIN, CL_BOUNCE, CL_HIT, CL_MISS)
 _CHANNEL_ITEM = re.compile(r"^\s*(\d+)\((\d+)\)([-\d.]+)/([-\d.]+)\s*$")
 
 
@@ -424,7 +427,7 @@ class EventsTxt:
     @property
     def begin_frame(self) -> int:
         """The clock's origin: ``game begin``, else the first event (0 for none)."""
-        return next((f for f, e in self.events if e == "game begin"),
+        return next((f for f, e in self.events if e == CL_GAME_BEGIN),
                     self.events[0][0] if self.events else 0)
 
     def seconds(self, frame: int) -> float:

@@ -42,6 +42,8 @@ from typing import NamedTuple
 import numpy as np
 
 from dishbrain.logs import (
+    CL_HIT,
+    CL_MISS,
     DEFAULT_WINDOWS_MIN,
     EVENTS_FILENAME,
     EVENTS_FRAME_RATE_HZ,
@@ -264,9 +266,9 @@ def _session_of_events_txt(rec: EventsTxt) -> Session:
     rally_end_s: list[float] = []
     layouts: list[tuple[float, int]] = []
     for frame, event in rec.events:
-        if event == "ball return":
+        if event == CL_HIT:
             hits_in_rally += 1
-        elif event == "ball missed":
+        elif event == CL_MISS:
             rally_hits.append(hits_in_rally)
             rally_end_s.append(seconds(frame))
             hits_in_rally = 0

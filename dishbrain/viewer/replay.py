@@ -28,6 +28,9 @@ import numpy as np
 
 from dishbrain.logs import (
     CHIP_CONFIG_FILENAME,
+    CL_BOUNCE,
+    CL_HIT,
+    CL_MISS,
     EV_BOUNCE,
     EVENT_CODES,
     EVENTS_FILENAME,
@@ -174,8 +177,7 @@ class EventLogSource(ReplaySource):
         self.condition = header.get("condition")
 
     def _read_events_txt(self, path: Path) -> None:
-        codes = {"ball return": EVENT_CODES["hit"], "ball missed": EVENT_CODES["miss"],
-                 "ball bounce": EV_BOUNCE}
+        codes = {CL_HIT: EVENT_CODES["hit"], CL_MISS: EVENT_CODES["miss"], CL_BOUNCE: EV_BOUNCE}
         rec = read_events_txt(path)
         if not rec.events:
             raise ValueError(f"{path}: no '<frame>: <event>' lines")
