@@ -49,6 +49,9 @@ _INH_R_CENTRE = {"FS": 1.0, "LTS": 0.0}
 
 @dataclass
 class CultureStructure:
+    """One culture's drawn structure: per-neuron arrays (n) and per-synapse arrays (m, all
+    recurrent synapses in one list). Saved with the culture and read by both backends."""
+
     positions_um: np.ndarray        # (n, 2)
     is_excitatory: np.ndarray       # (n,) bool; the first n_exc neurons are excitatory
     cell_type: np.ndarray           # (n,) int8, index into CELL_TYPES
