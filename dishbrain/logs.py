@@ -109,7 +109,8 @@ TRACE_FORMAT = "dishbrain-trace"
 TRACE_VERSION = 1
 
 #: events.txt's event names: the clock's start, a hit, a miss, a wall bounce.
-CL_GAME_BEGIN, CL_HIT, CL_MISS, CL_BOUNCE = "game begin", "ball return", "ball missed", "ball bounce"
+CL_GAME_BEGIN, CL_HIT, CL_MISS = "game begin", "ball return", "ball missed"
+CL_BOUNCE = "ball bounce"
 
 _EVENT_LINE = re.compile(r"^\s*(\d+)\s*:\s*(.*?)\s*$")
 _MOTOR_LAYOUT = re.compile(r"^motor layout\s*:\s*(-?\d+)$")

@@ -24,7 +24,8 @@ def package_versions() -> dict[str, str]:
     from importlib import metadata
 
     versions = {"python": platform.python_version()}
-    for name in ("dishbrain", "numpy", "brian2", "gymnasium", "scipy", "stable-baselines3", "torch"):
+    for name in ("dishbrain", "numpy", "brian2", "gymnasium", "scipy", "stable-baselines3",
+                 "torch"):
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
@@ -45,7 +46,8 @@ class Progress(gym.Wrapper):
         tick_s = env.unwrapped.config.dt_s
         self._bar = tqdm(total=round(n_steps * tick_s / 60.0, 2), desc=desc, unit="game min",
                          position=position, leave=position is None,
-                         bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f} game min [{elapsed}<{remaining}]")
+                         bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f} game min "
+                                    "[{elapsed}<{remaining}]")
         self._inc = every * tick_s / 60.0
 
     def step(self, action):

@@ -1,4 +1,4 @@
-"""The log formats (dishbrain/logs.py): session logs plain and gzip-compressed, traces, events.txt."""
+"""The log formats (dishbrain/logs.py): session logs plain and compressed, traces, events.txt."""
 
 from __future__ import annotations
 

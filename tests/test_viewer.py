@@ -9,19 +9,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dishbrain.player import SessionStopped
 from agents.culture import CultureAgent
 from agents.simple import TrackerAgent
+from dishbrain import viewer as v
 from dishbrain.decoding import MotorDecoder
 from dishbrain.encoding import DishBrainEncoder
 from dishbrain.feedback import make_feedback
+from dishbrain.logs import read_trace, trace_paths
 from dishbrain.mea import MEA
 from dishbrain.metrics import read_session
-from dishbrain.logs import read_trace, trace_paths
-from dishbrain.viewer import (SpikeStreamSource, TraceRecorder, open_source, replay,
-                              trace_wrapper)
+from dishbrain.player import SessionStopped
 from dishbrain.session import make_env, play_session
-from dishbrain import viewer as v
+from dishbrain.viewer import SpikeStreamSource, TraceRecorder, open_source, replay, trace_wrapper
 from dishbrain.viewer.live import _step_speed
 from envs.pong import PongConfig
 from envs.rendering import BACKGROUND, PADDLE

@@ -397,7 +397,7 @@ class Painter:
             levels = [float(rate[list(reg)].mean()) if reg else 0.0 for reg, _ in regions]
             top = max(max(levels), 0.02)
             boxes = self._region_rects([reg for reg, _ in regions])
-            for (reg, hue), level, box in zip(regions, levels, boxes):
+            for (_, hue), level, box in zip(regions, levels, boxes):
                 k = 0.12 + 0.6 * level / top
                 colour = tuple(int(PANEL[i] + (hue[i] - PANEL[i]) * k) for i in range(3))
                 pygame.draw.rect(surface, colour, box, border_radius=5)
