@@ -217,7 +217,7 @@ def make_culture_agent(seed: int = 0, condition: str = "stimulus", n_neurons: in
                        decoder_config: DecoderConfig | dict | None = None,
                        feedback_config: FeedbackConfig | dict | None = None,
                        backend: str | None = None,
-                       mea_config=None) -> CultureAgent:
+                       mea_config=None, yoke_log: str | Path | None = None) -> CultureAgent:
     """Build (or load, from `state_in`) a culture and wire it as a player of `condition`.
 
     Configs may be given as dataclasses or as dicts of their fields. `n_neurons` (default: the
@@ -230,9 +230,20 @@ def make_culture_agent(seed: int = 0, condition: str = "stimulus", n_neurons: in
     "runtime" (Brian2 runtime) or "auto" (standalone where a C++ compiler exists, else runtime
     with a warning); None: the environment variable DISHBRAIN_CULTURE_BACKEND, else "auto".
     Saved cultures load on either backend.
+    Condition "frozen" builds the culture with its long-term plasticity off (STDP, tagging and
+    homeostatic scaling; a loaded culture must have been saved so). Condition "yoked" replays
+    the feedback of another culture's Stimulus session: `yoke_log` is that session's log.
     """
     # Everything that can be wrong with the options fails before the slow part (Brian2).
     feedback = make_feedback(condition, _config(FeedbackConfig, feedback_config, "feedback_config"))
+    if (condition == "yoked") != (yoke_log is not None):
+        raise ValueError("condition 'yoked' needs yoke_log (the log of another culture's Stimulus "
+                         "session)" if yoke_log is None else
+                         f"yoke_log is only for condition 'yoked', not {condition!r}")
+    if yoke_log is not None:
+        if not Path(yoke_log).exists():
+            raise ValueError(f"yoke_log: no session log at {str(yoke_log)!r}")
+        feedback.load_log(yoke_log)
     decoder_config = _config(DecoderConfig, decoder_config, "decoder_config")
     if layout is not None:
         decoder_config = decoder_config.replace(layout=layout)
@@ -270,7 +281,12 @@ def make_culture_agent(seed: int = 0, condition: str = "stimulus", n_neurons: in
         config = _config(CultureConfig, culture_config, "culture_config")
         if n_neurons is not None:
             config = dataclasses.replace(config, n_neurons=n_neurons)
+        if not feedback.plastic:
+            config = dataclasses.replace(config, stdp_enabled=False, stdp_tagging=False,
+                                         homeostasis_enabled=False)
     info: dict[str, Any] = {"backend": backend}
+    if yoke_log is not None:
+        info["yoke_log"] = str(yoke_log)
     if state_in is not None:
         path = Path(state_in)
         if not path.exists():
@@ -285,6 +301,10 @@ def make_culture_agent(seed: int = 0, condition: str = "stimulus", n_neurons: in
         if mea is not None and mea.config != culture.mea.config:
             raise ValueError(f"mea_config differs from the saved culture's ({str(path)!r}); "
                              "a loaded culture keeps its own MEA")
+        c = culture.config
+        if not feedback.plastic and (c.stdp_enabled or c.homeostasis_enabled):
+            raise ValueError(f"condition {condition!r} needs a culture without plasticity; the "
+                             f"one saved at {str(path)!r} has STDP or homeostasis on")
         info["state_in"] = str(path)
     else:
         culture = make_culture(config, mea, seed=seed, backend=backend)

@@ -14,6 +14,21 @@ act so that its input stays predictable.
 - Rest (`RestCondition`, "rest"): no sensory input at all and no feedback; the paddle still moves
   with the culture's spontaneous activity (the paper's pre-game baseline recording).
 
+Two controls that tell learning from drift (issue 17, Stage 1b):
+
+- Frozen (`FrozenFeedback`, "frozen"): the Stimulus feedback on a culture whose long-term
+  plasticity is off (``plastic = False``: the player builds the culture with STDP and homeostatic
+  scaling disabled; short-term plasticity stays, it is part of how synapses transmit). The null
+  of no learning: whatever changes over its session is not synaptic learning.
+- Yoked (`YokedFeedback`, "yoked"): each culture receives the feedback stimulation recorded from
+  *another* culture's Stimulus session, at the same steps of the session, whatever its own play:
+  the predictable train where the source hit, the unpredictable one where the source missed.
+  Its own hits and misses stimulate nothing (its game pauses and re-serves after its own misses
+  as under Stimulus). The same amount and kind of stimulation as Stimulus, without the
+  contingency: Bakkum, Chao & Potter 2008 (PLoS ONE 3:e2088) found that contingent
+  stimulation shaped real cultures' activity while the same sequence replayed non-contingently
+  did not. The schedule is read from the source's session log (`YokedFeedback.load_log`).
+
 "Random electrodes at random times" is realised as independent Poisson trains on
 `unpredictable_electrodes` sensory electrodes drawn at random on each miss, the total rate
 `unpredictable_rate_hz` split evenly among them: the union is a 5 Hz Poisson train whose every
@@ -67,6 +82,8 @@ class FeedbackRule:
     name: str = "feedback"
     #: True: the culture gets no sensory input at all in this condition.
     blocks_sensory: bool = False
+    #: False: the culture plays with its long-term plasticity off (the Frozen condition).
+    plastic: bool = True
 
     def __init__(self, config: FeedbackConfig | None = None):
         self.config = config or FeedbackConfig()
@@ -128,6 +145,74 @@ class FreeEnergyFeedback(FeedbackRule):
         return {"miss_pause_ms": self.config.unpredictable_duration_ms, "serve_after_miss": True}
 
 
+class FrozenFeedback(FreeEnergyFeedback):
+    """Frozen condition: the Stimulus feedback; the player turns the culture's plasticity off."""
+
+    name = "frozen"
+    plastic = False
+
+
+class YokedFeedback(FeedbackRule):
+    """Yoked condition: another culture's Stimulus feedback replayed at the same steps.
+
+    `schedule` maps a step of the session (1 = the first env step, as the session log counts
+    them) to "predictable" or "unpredictable". `load_log(path)` reads it from a Stimulus
+    session's log: its hits and misses are where it was stimulated. The unpredictable train's
+    electrodes are drawn from this culture's own random generator, as under Stimulus.
+    """
+
+    name = "yoked"
+
+    def __init__(self, config: FeedbackConfig | None = None,
+                 schedule: dict[int, str] | None = None, source: str | None = None):
+        self.schedule: dict[int, str] = dict(schedule or {})
+        self.source = source
+        self._stimulus = FreeEnergyFeedback(config)
+        super().__init__(config)
+
+    def reset(self) -> None:
+        super().reset()
+        self._step = 0
+        if hasattr(self, "_stimulus"):
+            self._stimulus.reset()
+
+    def load_log(self, path) -> None:
+        """The schedule of a Stimulus session's log (``.jsonl`` or ``.jsonl.gz``)."""
+        from dishbrain.logs import read_jsonl
+
+        schedule: dict[int, str] = {}
+        condition = None
+        for record in read_jsonl(path):
+            kind = record.get("kind")
+            if kind == "header":
+                condition = (record.get("condition")
+                             or (record.get("agent_config") or {}).get("condition"))
+            elif kind in ("hit", "miss"):
+                schedule[int(record["step"])] = "predictable" if kind == "hit" else "unpredictable"
+        if condition != "stimulus":
+            raise ValueError(f"yoked feedback needs a Stimulus session's log; {str(path)!r} is "
+                             f"of condition {condition!r}")
+        self.schedule, self.source = schedule, str(path)
+
+    def stimulates_on(self, event: str) -> bool:
+        """Whether this step (the next `on_event`) replays a stimulation; not the event's."""
+        return (self._step + 1) in self.schedule
+
+    def on_event(self, event: str, culture, rng: np.random.Generator) -> None:
+        self._step += 1
+        kind = self.schedule.get(self._step)
+        if kind is None:
+            return
+        # The Stimulus rule delivers it, so both conditions stimulate identically.
+        self._stimulus.on_event("hit" if kind == "predictable" else "miss", culture, rng)
+        self._record(*self._stimulus.last_feedback,
+                     self.config.predictable_duration_ms if kind == "predictable"
+                     else self.config.unpredictable_duration_ms)
+
+    def env_overrides(self) -> dict[str, Any]:
+        return {"miss_pause_ms": self.config.unpredictable_duration_ms, "serve_after_miss": True}
+
+
 class SilentFeedback(FeedbackRule):
     """Silent condition: no stimulation; the same pause after a miss as under Stimulus."""
 
@@ -160,12 +245,14 @@ class RestCondition(FeedbackRule):
 
 
 FEEDBACK_RULES: dict[str, type[FeedbackRule]] = {
-    rule.name: rule for rule in (FreeEnergyFeedback, SilentFeedback, NoFeedback, RestCondition)
+    rule.name: rule for rule in (FreeEnergyFeedback, SilentFeedback, NoFeedback, RestCondition,
+                                 FrozenFeedback, YokedFeedback)
 }
 
 
 def make_feedback(name: str, config: FeedbackConfig | None = None) -> FeedbackRule:
-    """The feedback rule of condition `name` ("stimulus", "silent", "no-feedback" or "rest")."""
+    """The feedback rule of condition `name` (one of `FEEDBACK_RULES`). A "yoked" rule starts
+    with an empty schedule: give it one with `YokedFeedback.load_log`."""
     if name not in FEEDBACK_RULES:
         raise ValueError(f"unknown condition {name!r}; allowed: {', '.join(FEEDBACK_RULES)}")
     return FEEDBACK_RULES[name](config)

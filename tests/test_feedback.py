@@ -31,7 +31,7 @@ def test_make_feedback_names_and_unknown():
     assert isinstance(make_feedback("silent"), SilentFeedback)
     assert isinstance(make_feedback("no-feedback"), NoFeedback)
     assert isinstance(make_feedback("rest"), RestCondition)
-    allowed = "allowed: stimulus, silent, no-feedback, rest"
+    allowed = "allowed: stimulus, silent, no-feedback, rest, frozen, yoked"
     with pytest.raises(ValueError, match=f"unknown condition 'reward'; {allowed}"):
         make_feedback("reward")
 
@@ -164,3 +164,77 @@ def test_real_culture_other_conditions_deliver_nothing(small_culture, name):
         rule.on_event(event, small_culture, np.random.default_rng(0))
     t, _ = delivered_pulses(small_culture, 200.0)
     assert t.size == 0
+
+
+# -- Stage 1b controls (issue 17): Frozen and Yoked ------------------------------------------------
+
+def _stimulus_log(path, events, condition="stimulus"):
+    import json
+    lines = [{"kind": "header", "agent": "culture", "seed": 3, "condition": condition}]
+    lines += [{"kind": kind, "t": step / 100.0, "step": step, "rally": 0, "hits": 0}
+              for step, kind in events]
+    lines.append({"kind": "end", "t": 1.0, "step": 100, "stopped": False})
+    path.write_text("".join(json.dumps(r) + "\n" for r in lines))
+    return path
+
+
+def test_frozen_stimulates_as_stimulus_and_asks_for_no_plasticity():
+    for event in ("hit", "miss", "none"):
+        a, b = StimRecorder(), StimRecorder()
+        make_feedback("frozen").on_event(event, a, np.random.default_rng(1))
+        make_feedback("stimulus").on_event(event, b, np.random.default_rng(1))
+        assert a.calls == b.calls
+    assert make_feedback("frozen").plastic is False
+    assert all(make_feedback(n).plastic for n in ("stimulus", "silent", "no-feedback", "rest",
+                                                  "yoked"))
+    assert make_feedback("frozen").env_overrides() == make_feedback("stimulus").env_overrides()
+
+
+def test_yoked_replays_the_source_steps_whatever_its_own_events(tmp_path):
+    log = _stimulus_log(tmp_path / "s.jsonl", [(1, "serve"), (5, "hit"), (9, "miss")])
+    rule = make_feedback("yoked")
+    rule.load_log(log)
+    assert rule.schedule == {5: "predictable", 9: "unpredictable"}
+    culture = StimRecorder()
+    rng = np.random.default_rng(0)
+    own = ["serve", "hit", "miss", "none"]          # its own play: ignored
+    stims = []
+    for step in range(1, 12):
+        event = own[step % 4]
+        stims.append(rule.stimulates_on(event))
+        rule.on_event(event, culture, rng)
+        culture.t_ms += 10.0
+    assert [k + 1 for k, s in enumerate(stims) if s] == [5, 9]
+    assert [c[1:4] for c in culture.calls] == [(75.0, 100.0, 100.0), (150.0, 5.0 / 8, 4000.0)]
+    assert [kind for kind, _ in rule.history] == ["predictable", "unpredictable"]
+    assert rule.last_feedback == ("unpredictable", 1080.0) and rule.is_active(1080.0 + 3999.0)
+    rule.reset()                                     # a new session replays from the start
+    assert rule.stimulates_on("none") is False and rule.schedule
+    with pytest.raises(ValueError, match="needs a Stimulus session's log"):
+        rule.load_log(_stimulus_log(tmp_path / "q.jsonl", [(5, "hit")], condition="silent"))
+
+
+@pytest.mark.slow
+def test_frozen_and_yoked_culture_players(tmp_path):
+    from agents.culture import make_culture_agent
+    from dishbrain.logs import read_jsonl
+    from dishbrain.session import play_session
+
+    frozen = make_culture_agent(seed=0, condition="frozen", n_neurons=50)
+    c = frozen.culture.config
+    assert not (c.stdp_enabled or c.homeostasis_enabled or c.stdp_tagging)
+    assert make_culture_agent(seed=0, n_neurons=50).culture.config.stdp_enabled
+    with pytest.raises(ValueError, match="condition 'yoked' needs yoke_log"):
+        make_culture_agent(condition="yoked", n_neurons=50)
+    with pytest.raises(ValueError, match="yoke_log is only for condition 'yoked'"):
+        make_culture_agent(condition="stimulus", n_neurons=50, yoke_log=tmp_path / "x.jsonl")
+    source = tmp_path / "stimulus.jsonl"
+    play_session(make_culture_agent(seed=1, n_neurons=50, layout="vertical"), log_path=source,
+                 minutes=0.5, seed=1, condition="stimulus", progress=False)
+    fed = [r["step"] for r in read_jsonl(source) if r["kind"] in ("hit", "miss")]
+    assert fed                                       # the source was stimulated at all
+    yoked = make_culture_agent(seed=2, condition="yoked", n_neurons=50, yoke_log=source)
+    play_session(yoked, log_path=tmp_path / "yoked.jsonl", minutes=0.5, seed=2, progress=False)
+    assert len(yoked.feedback.history) == len(fed)
+    # At the same steps: the culture's clock reads (step - 1) ticks when step's learn() runs.
+    assert [round(t) for _, t in yoked.feedback.history] == [10 * (s - 1) for s in fed]
