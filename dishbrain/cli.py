@@ -5,6 +5,7 @@
     dishbrain culture-check --out runs/check
     dishbrain experiment experiments/dishbrain-quick.toml
     dishbrain compare experiments/compare-quick.toml
+    dishbrain sweep experiments/sweep-quick.toml --executor ray
     dishbrain report runs/dishbrain-quick
     dishbrain replay runs/play
 
@@ -275,6 +276,59 @@ def _print_run(summary, kind: str) -> int:
     return 1 if summary.failed else 0
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from dishbrain.experiment import ConfigError, LocalExecutor
+    from dishbrain.experiment.sweep import load_sweep, plan_text, run_sweep
+
+    if args.address is not None and args.executor != "ray":
+        raise UsageError("--address applies to --executor ray")
+    try:  # the whole sweep is checked before anything is written
+        sweep = load_sweep(args.config)
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+    out = Path(args.out or Path("runs") / sweep.name)
+    workers = args.workers or sweep.workers
+    if args.executor == "ray":
+        from dishbrain.experiment.ray_executor import RayExecutor, import_ray
+
+        try:
+            import_ray()
+        except ImportError as exc:
+            raise UsageError(str(exc)) from None
+        executor = RayExecutor(address=args.address,
+                               num_cpus=args.workers if args.address is None else None)
+    else:
+        executor = LocalExecutor(workers)
+    print(plan_text(sweep, out, workers if args.address is None else executor.workers))
+    if args.dry_run:
+        return 0
+    if args.executor == "ray":
+        executor.start()
+    try:
+        from dishbrain.experiment.sweep import check_folder
+
+        check_folder(sweep, out)
+        out = _writable_dir(out)
+        summary = run_sweep(sweep, out, executor, progress=not args.quiet,
+                            command=[Path(sys.argv[0]).name, *sys.argv[1:]])
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+    except KeyboardInterrupt:
+        print("dishbrain sweep: interrupted; finished sessions are kept: run the same command "
+              "again to resume", file=sys.stderr)
+        return 130
+    finally:
+        if args.executor == "ray":
+            executor.stop()
+    print(f"sessions: {len(summary.ran)} played, {summary.skipped} already finished, "
+          f"{len(summary.failed)} failed ({summary.wall_s:.1f} s wall on {executor.workers} "
+          f"workers, {args.executor})")
+    for key, error in summary.failed:
+        print(f"dishbrain sweep: session {key} failed: {error}", file=sys.stderr)
+    print(f"report: {summary.report}")
+    return 1 if summary.failed else 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from dishbrain.experiment import CONFIG_NAME, ConfigError, load_run_config
     from dishbrain.report import format_group_table, group_rows, load_run, write_report
@@ -451,6 +505,20 @@ def build_parser() -> argparse.ArgumentParser:
                        help="parallel sessions (default: the config's workers)")
         p.add_argument("--quiet", action="store_true", help="no progress bars")
         p.set_defaults(func=cmd_experiment if kind == "experiment" else cmd_compare)
+
+    p = sub.add_parser("sweep", help="run variants of an experiment x seeds x conditions as one "
+                                     "resumable sweep (local pool or Ray), one comparative report")
+    p.add_argument("config", metavar="SWEEP.toml", help="the sweep (see experiments/sweep-quick.toml)")
+    p.add_argument("--out", metavar="DIR", help="sweep folder (default runs/<name>); rerun to resume")
+    p.add_argument("--executor", choices=["local", "ray"], default="local",
+                   help="local process pool (default) or a Ray cluster (the [cluster] extra)")
+    p.add_argument("--address", metavar="auto|HOST:PORT", default=None,
+                   help="with --executor ray: join this cluster (default: a local one for the run)")
+    p.add_argument("--workers", type=_positive_int("workers"), default=None,
+                   help="sessions at a time (default: the sweep's workers; ray: the CPUs)")
+    p.add_argument("--dry-run", action="store_true", help="print the plan and its cost only")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("replay", help="watch a recorded session again: a trace, a session log, "
                                       "or a Cortical Labs recording (events.txt, spikes.bin)")
