@@ -49,6 +49,7 @@ SPIKE_SAMPLES_BEFORE, SPIKE_SAMPLES_TOTAL = 25, 75
 _NOISE_BANK_FRAMES = 2**15
 _RUN_FOREVER_MS = 1e9               # one Brian2 run for the whole session (~11.6 days)
 _READ_TIMEOUT_S = 120.0
+_OPEN_WAIT_S = 6.0                  # of the SDK's 15 s for the producer to start
 
 
 @dataclass(frozen=True)
@@ -181,14 +182,16 @@ class _LockStep:
 
     The run's tick callback blocks until the reader allows the next tick; so the culture is
     always exactly at the first tick not yet read, and stims (delivered by the SDK before the
-    read of their frames) are applied at their tick.
+    read of their frames) are applied at their tick. The thread also builds the culture
+    (``build()``), so that the SDK's producer can report ready before that is done.
     """
 
-    def __init__(self, culture, tick_ms: float, silent: Sequence[int]):
-        self.culture = culture
+    def __init__(self, build, tick_ms: float, dt_ms: float, silent: Sequence[int]):
+        self.build = build
+        self.culture = None
         self.tick_ms = float(tick_ms)
         self.frames_per_tick = Fraction(tick_ms).limit_denominator(10_000) * FRAMES_PER_MS
-        self.dt_ms = float(culture.config.dt_ms)
+        self.dt_ms = float(dt_ms)
         self.cond = threading.Condition()
         self.allowed = 0        # the callback of tick j returns once allowed > j
         self.done = 0           # ticks simulated
@@ -218,6 +221,9 @@ class _LockStep:
     # -- the culture's thread ---------------------------------------------------------------
     def _main(self) -> None:
         try:
+            _import_brian2_off_the_main_thread()
+            self.culture = self.build()
+            self.culture.stop_stimulation()
             self.culture.run(_RUN_FOREVER_MS, tick=self._tick, tick_ms=self.tick_ms)
         except BaseException as exc:  # noqa: BLE001  (handed to the reader)
             with self.cond:
@@ -271,14 +277,13 @@ class _LockStep:
             self.culture.stimulate(channels, amplitude, rate_hz, self.dt_ms)
 
     # -- the reader's side (the SDK's producer thread) ----------------------------------------
-    def start(self, timeout_s: float) -> None:
-        """Start the run and wait until it is up (blocked in its first tick)."""
+    def start(self, wait_s: float) -> None:
+        """Start the thread; wait up to wait_s for the run to be up (blocked in its first tick)."""
         self.thread.start()
         with self.cond:
-            ok = self.cond.wait_for(lambda: self.started or self.finished, timeout=timeout_s)
-        self._raise_if_failed()
-        if not ok:
-            raise TimeoutError(f"dishbrain.cl: the culture did not start within {timeout_s} s")
+            self.cond.wait_for(lambda: self.started or self.finished, timeout=wait_s)
+            if self.finished:
+                self._raise_if_failed()
 
     def _raise_if_failed(self) -> None:
         if self.error is not None:
@@ -299,6 +304,9 @@ class _LockStep:
                 self.cond.notify_all()
                 ok = self.cond.wait_for(lambda: self.done >= need or self.finished,
                                         timeout=_READ_TIMEOUT_S)
+                if not ok and not self.started:
+                    raise TimeoutError(f"dishbrain.cl: the culture was not built within "
+                                       f"{_READ_TIMEOUT_S} s")
                 if not ok:
                     raise TimeoutError(f"dishbrain.cl: the culture did not reach frame "
                                        f"{to_frame} within {_READ_TIMEOUT_S} s")
@@ -325,7 +333,6 @@ class CultureDataSource(SimulatorDataSource):
             uV_per_sample_unit=UV_PER_SAMPLE_UNIT, start_timestamp=0, duration_frames=None,
             seekable=False, realtime_only=False, supports_accelerated=True)
         self._backend = _resolve_backend(config.backend)
-        self._culture = None
         self._lock: _LockStep | None = None
         self._next_frame = 0
         self._carry = np.zeros((SPIKE_SAMPLES_TOTAL, CHANNEL_COUNT), dtype=np.float32)
@@ -367,37 +374,48 @@ class CultureDataSource(SimulatorDataSource):
 
         cfg = self.config
         if cfg.state is not None:
-            return make_culture(backend=self._backend, path=cfg.state)
-        culture_config, mea_config = cfg.culture_and_mea_configs()
-        mea = MEA(mea_config) if mea_config is not None else None
-        return make_culture(culture_config, mea, seed=cfg.seed or 0, backend=self._backend)
+            culture = make_culture(backend=self._backend, path=cfg.state)
+        else:
+            culture_config, mea_config = cfg.culture_and_mea_configs()
+            mea = MEA(mea_config) if mea_config is not None else None
+            culture = make_culture(culture_config, mea, seed=cfg.seed or 0,
+                                   backend=self._backend)
+        if hasattr(culture, "prepare"):
+            culture.prepare(self._tick_ms(culture.config), verbose=False)
+        return culture
 
     def open(self) -> None:
-        culture = self._build_culture()
-        tick_ms = self._tick_ms(culture.config)
-        if hasattr(culture, "prepare"):
-            culture.prepare(tick_ms, verbose=False)
-        culture.stop_stimulation()
-        self._culture = culture
-        lock = _LockStep(culture, tick_ms, self.config.silent_channels)
-        self._lock = lock
-        lock.start(timeout_s=60.0)
+        """Start building the culture in its thread; wait for it up to ``_OPEN_WAIT_S``.
+
+        The SDK fails a producer that is not ready within 15 s; on a busy machine building and
+        starting the culture can take longer, so then open() returns and the first read waits
+        for the culture (the SDK's reads wait 30 s; its accelerated ``loop`` only 0.1 s per
+        tick, which is why the examples read a second before their loop).
+        """
+        cfg = self.config
+        if cfg.state is not None:
+            culture_config, _ = _saved_configs(cfg.state)
+        else:
+            culture_config, _ = cfg.culture_and_mea_configs()
+        self._lock = _LockStep(self._build_culture, self._tick_ms(culture_config),
+                               culture_config.dt_ms, cfg.silent_channels)
         self._next_frame = 0
-        if self.config.frames == "synthetic":
-            rng = np.random.default_rng([cfg_seed(self.config, culture), 0xC1])
-            noise = rng.normal(0.0, self.config.noise_rms_uv / UV_PER_SAMPLE_UNIT,
+        if cfg.frames == "synthetic":
+            rng = np.random.default_rng([cfg.seed or 0, 0xC1])
+            noise = rng.normal(0.0, cfg.noise_rms_uv / UV_PER_SAMPLE_UNIT,
                                size=(_NOISE_BANK_FRAMES, CHANNEL_COUNT))
             noise[:, self._silent] = 0.0
             self._noise = np.clip(np.rint(noise), -32768, 32767).astype(np.int16)
+        self._lock.start(wait_s=_OPEN_WAIT_S)
 
     def close(self) -> None:
         lock, self._lock = self._lock, None
         if lock is not None:
             lock.stop()
             self.stats["late_stims"] = lock.late_stims
-        culture, self._culture = self._culture, None
-        if culture is not None and self.config.save_state and lock is not None \
-                and lock.error is None:
+        culture = lock.culture if lock is not None else None
+        if culture is not None and self.config.save_state and lock.error is None \
+                and not lock.thread.is_alive():
             culture.save(self.config.save_state)
         if lock is not None and lock.error is None and _in_sdk_producer():
             # cl-sdk gives its producer process 2 s to exit before terminating it; tearing down
@@ -464,6 +482,30 @@ class CultureDataSource(SimulatorDataSource):
         return np.clip(np.rint(out), -32768, 32767).astype(np.int16)
 
 
+def _import_brian2_off_the_main_thread() -> None:
+    """Import Brian2 in the culture's thread (it takes seconds: not in the producer's start-up).
+
+    Brian2's import installs a Ctrl-C handler, which Python allows only in the main thread; the
+    SDK's producer runs in its own session without a terminal, so that handler is skipped.
+    """
+    if "brian2" in sys.modules or threading.current_thread() is threading.main_thread():
+        return
+    import signal
+
+    real = signal.signal
+
+    def signal_outside_main(signum, handler):
+        if threading.current_thread() is threading.main_thread():
+            return real(signum, handler)
+        return signal.getsignal(signum)
+
+    signal.signal = signal_outside_main
+    try:
+        import brian2  # noqa: F401
+    finally:
+        signal.signal = real
+
+
 def _in_sdk_producer() -> bool:
     return "cl-data-producer" in sys.argv
 
@@ -472,10 +514,6 @@ def _exit_now() -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)
-
-
-def cfg_seed(config: CultureSourceConfig, culture) -> int:
-    return int(getattr(culture, "seed", config.seed or 0))
 
 
 def _saved_configs(path: str):
@@ -510,5 +548,8 @@ def culture_source(**config: Any) -> CultureDataSource:
     """The factory cl-sdk imports (``CL_SDK_DATA_SOURCE=dishbrain.cl:culture_source``):
     keyword arguments are the config (module notes); wrong ones raise one-line ValueErrors."""
     source = CultureDataSource(CultureSourceConfig.from_kwargs(config))
-    source.prepare()
+    if not _in_sdk_producer():
+        # The app's process (metadata discovery): the one-off compile happens here, with a
+        # message, and not in the producer, which must be ready within the SDK's 15 s.
+        source.prepare()
     return source
