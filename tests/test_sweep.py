@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from dishbrain.cli import main
-from dishbrain.experiment import ConfigError, LocalExecutor
+from dishbrain.experiment import LocalExecutor
 from dishbrain.experiment.sweep import (
     INDEX_NAME,
     SWEEP_NAME,

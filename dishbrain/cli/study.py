@@ -158,8 +158,10 @@ def register(sub) -> None:
 
     p = sub.add_parser("sweep", help="run variants of an experiment x seeds x conditions as one "
                                      "resumable sweep (local pool or Ray), one comparative report")
-    p.add_argument("config", metavar="SWEEP.toml", help="the sweep (see experiments/sweep-quick.toml)")
-    p.add_argument("--out", metavar="DIR", help="sweep folder (default runs/<name>); rerun to resume")
+    p.add_argument("config", metavar="SWEEP.toml",
+                   help="the sweep (see experiments/sweep-quick.toml), or an experiment TOML")
+    p.add_argument("--out", metavar="DIR",
+                   help="sweep folder (default runs/<name>); rerun to resume")
     p.add_argument("--executor", choices=["local", "ray"], default="local",
                    help="local process pool (default) or a Ray cluster (the [cluster] extra)")
     p.add_argument("--address", metavar="auto|HOST:PORT", default=None,

@@ -5,7 +5,8 @@ mid-session is replaced and the task replayed from scratch, as a rerun would). A
 scratch folder on its node (`SessionSpec.rebase`) and returns its files' contents (gzip-
 compressed) to the driver, which writes them into the run folder as each task ends, so the
 driver and the workers need not share a filesystem and a log in the run folder is always whole.
-A finished rest recording (and its saved culture) travels to the task with it. The culture's
+A finished rest recording (and its saved culture) travels to the task with it; the paths of the
+scratch folder in the returned logs are rewritten to the run folder's. The culture's
 compiled code is built once per node: the first task there builds it under the build cache's
 file lock (``dishbrain.culture.build``), the others wait for it and reuse it.
 
@@ -18,6 +19,7 @@ installed, at the same commit, for results to match). Ray is imported only here,
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import shutil
 import tempfile
@@ -86,9 +88,15 @@ def play_remote(spec: SessionSpec, root: str, inputs: dict[str, bytes]) -> dict[
         except Exception as exc:  # run_task left the traceback in the error file
             error = one_line(exc)
         files = {}
+        # The logs name the files the task used (a rest recording's saved culture): in the run
+        # folder they are where the driver puts them, so the logs say so.
+        here, there = (json.dumps(str(p))[1:-1].encode() for p in (scratch, root))
         for path in local.files:
             if path.is_file():
-                files[str(path.relative_to(scratch))] = gzip.compress(path.read_bytes(), 1)
+                data = path.read_bytes()
+                if path.suffix in (".jsonl", ".txt"):
+                    data = data.replace(here, there)
+                files[str(path.relative_to(scratch))] = gzip.compress(data, 1)
         return {"result": result, "error": error, "files": files}
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

@@ -29,11 +29,12 @@ The sweep TOML::
     name = "default"
     [[variants]]
     name = "tagged"
-    set = { "culture.culture_config.stdp_tagging" = true, "culture.culture_config.capture_gain" = 20.0 }
+    set = { "culture.culture_config.stdp_tagging" = true, "culture.decoder_config.dead_band" = 0 }
 
     [grid]                        # every combination; crossed with [[variants]] when both exist
     "culture.mea_config.motor_gap_cols" = [0, 1]
 
+An experiment or comparison TOML given as the sweep is a sweep of one variant (``base``).
 A dotted key names a key of the base TOML: ``experiment.minutes``, ``game.miss_pause_ms``,
 ``culture.n_neurons``, ``culture.decoder_config.dead_band`` (a field of the player's config
 table), and in a comparison ``players.<label>.options.<option>``. Without variants or a grid the
@@ -461,18 +462,24 @@ def load_sweep(path: str | Path, check_players: bool = True) -> SweepConfig:
     if not path.is_file():
         raise ConfigError(f"no such sweep file: {str(path)!r}")
     data = _read_toml(path, str(path))
+    if "sweep" not in data and any(k in data for k in ("experiment", "compare")):
+        # An experiment or comparison TOML is a sweep of one variant ("base"): the same
+        # sessions, on any executor, with the sweep's plan and report.
+        data = {"sweep": {"base": path.name}}
     return parse_sweep(data, str(path), path.stem, path.parent, check_players)
 
 
 # --------------------------------------------------------------------------------------------
 # The plan and its cost
 
-#: Measured speeds used for the plan's estimate. The culture: x real time (wall) of the compiled
-#: backend by size, README "Closed-loop speed" (benchmarks/culture_speed.py, 2-core machine,
-#: quiet); the runtime backend at 1,000 neurons 13.6x (same table). RL players: steps/s on one
-#: core by input design, README (benchmarks/rl_speed.py --steps 5000). Reference players: a
-#: logged random session, 225,000 steps/s (benchmarks/env_speed.py).
-CULTURE_X_REALTIME = ((1000, 58.8), (5000, 14.7), (10000, 6.1))
+#: Measured speeds used for the plan's estimate. The culture, x real time (wall) of the compiled
+#: backend by size: at 1,000 neurons 86.3x, the median game loop of the 48 committed 20-minute
+#: sessions of results/gap1-stdp (13.9 s); 5,000 and 10,000 from README "Closed-loop speed"
+#: (benchmarks/culture_speed.py, 2-core machine, quiet); the runtime backend at 1,000 neurons
+#: 13.6x (same table). RL players: steps/s on one core by input design, README
+#: (benchmarks/rl_speed.py --steps 5000). Reference players: a logged random session, 225,000
+#: steps/s (benchmarks/env_speed.py).
+CULTURE_X_REALTIME = ((1000, 86.3), (5000, 14.7), (10000, 6.1))
 CULTURE_RUNTIME_X_REALTIME_1000 = 13.6
 RL_STEPS_PER_S = {
     "dqn": {"positions": 2546, "stim": 2538, "image": 534},
@@ -481,9 +488,12 @@ RL_STEPS_PER_S = {
 }
 SIMPLE_STEPS_PER_S = 225_000
 SIMPLE_PLAYERS = ("random", "static", "tracker")
-#: Seconds a culture session spends outside the game loop (building the network in Python,
-#: starting the compiled binary), measured on 100-1,000 neurons: see docs/sweeps.md.
-CULTURE_SETUP_S = 4.0
+#: Seconds a culture session spends before its game loop: make_agent("culture", n_neurons=1000)
+#: with the build cached took 1.97 s at load average 15 on the 2-core machine (docs/sweeps.md).
+CULTURE_SETUP_S = 2.0
+#: The compiled culture's build, once per configuration and node: 8-12 s on the quiet machine
+#: (README table) to 134 s at load average 15 (docs/sweeps.md).
+CULTURE_BUILD_S = (8.0, 134.0)
 
 
 def _culture_x_realtime(n: int) -> float:
@@ -561,6 +571,9 @@ def plan_text(sweep: SweepConfig, out: str | Path, workers: int) -> str:
                  "speeds: dishbrain/experiment/sweep.py, README 'Closed-loop speed')")
     if unknown:
         lines.append(f"  (no measured speed for {', '.join(sorted(unknown))}: not counted)")
+    if any(s.player == "culture" for _, s in pairs):
+        lines.append("  (plus, once per culture configuration and node, the compiled culture's "
+                     f"build: {CULTURE_BUILD_S[0]:g}-{CULTURE_BUILD_S[1]:g} s measured)")
     return "\n".join(lines)
 
 

@@ -141,8 +141,8 @@ def _rows_of(block: str, variant: str, data: RunData) -> list[SweepRow]:
             if t is not None:
                 versus, p_versus = f"{ref} vs {p.label} ({t['window_a']})", t["p"]
 
-        def m(metric, w_index):
-            return mean_sem(list(data.values(p.label, w_index, metric).values()))[0]
+        def m(metric, w_index, label=p.label):
+            return mean_sem(list(data.values(label, w_index, metric).values()))[0]
 
         rows.append(SweepRow(
             block=block, variant=variant, group=p.label, window_a=names[a], window_b=names[b],
