@@ -642,8 +642,9 @@ def test_numpy_fallback_runs_the_same_model(numpy_target):
 
 
 def test_missing_compiler_falls_back_to_numpy_with_a_warning(monkeypatch):
-    import dishbrain.culture.model as culture_module
     from brian2.codegen.runtime.cython_rt import CythonCodeObject
+
+    import dishbrain.culture.model as culture_module
     monkeypatch.setattr(culture_module, "_TARGET", None)
     monkeypatch.setattr(CythonCodeObject, "is_available", classmethod(lambda cls: False))
     with pytest.warns(RuntimeWarning, match="falls back to the numpy target"):
