@@ -51,8 +51,9 @@ def test_golden_session(case, tmp_path):
     if case.endswith("standalone"):
         from dishbrain.culture.standalone import standalone_available
 
-        if not standalone_available():
-            pytest.skip("no C++ compiler / make for the compiled backend")
+        available, why = standalone_available()
+        if not available:
+            pytest.skip(why)
     env = dict(os.environ, SDL_VIDEODRIVER="dummy", SDL_AUDIODRIVER="dummy")
     cmd = [sys.executable, "-m", "dishbrain.cli", *golden["argv"], "--out", str(tmp_path), "--quiet"]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
