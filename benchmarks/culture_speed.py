@@ -41,6 +41,84 @@ def rss_mb() -> float:
     return float("nan")
 
 
+def standalone_module():
+    """The compiled backend's module (dishbrain.culture.standalone; dishbrain.culture_standalone
+    before the culture became a package)."""
+    import importlib
+    try:
+        return importlib.import_module("dishbrain.culture.standalone")
+    except ImportError:
+        return importlib.import_module("dishbrain.culture_standalone")
+
+
+def cpu_model() -> str:
+    """The CPU's model name (/proc/cpuinfo) and the number of cores this process may use."""
+    model = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return f"{model}, {len(os.sched_getaffinity(0))} cores"
+
+
+def load_text() -> str:
+    """The 1/5/15-minute load averages, for printing beside every figure."""
+    return "load {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
+
+
+def machine_line() -> str:
+    import platform
+    return (f"machine: {cpu_model()}; {platform.python_implementation()} "
+            f"{platform.python_version()}; nice {os.nice(0)}; {load_text()}")
+
+
+class ClosedLoopStimulus:
+    """The benchmarks' closed-loop stimulation, the same in every benchmark and reference.
+
+    Call it every 10 ms tick with (t_ms, counts): it sums the counts and does what the place/rate
+    encoder does every game step: when the ball's band or distance changed, restart the train on
+    one sensory electrode, at the old train's next pulse. The ball changes band every 1 s and
+    comes closer every 100 ms (4 -> 40 Hz over 3 s). ``culture`` needs ``mea``, ``stimulate``
+    and ``stop_stimulation`` (a recording proxy or a NEST replica will do).
+    """
+
+    AMPLITUDE_MV = 75.0
+
+    def __init__(self, culture) -> None:
+        self.culture = culture
+        self.sensory = culture.mea.sensory
+        self.k = 0
+        self.total = 0
+        self.cmd = None
+        self.t0 = 0.0
+        self.issued = 0
+
+    def __call__(self, t_ms: float, counts) -> None:
+        self.total += int(counts.sum())
+        k = self.k
+        electrode = self.sensory[(k // 100) % len(self.sensory)]
+        rate = 4.0 + 36.0 * ((k // 10 % 30) / 30.0)
+        cmd = (electrode, rate)
+        if self.cmd is None:
+            due = True
+        else:
+            period = 1000.0 / self.cmd[1]
+            next_pulse = self.t0 + math.ceil((t_ms - self.t0) / period - 1e-9) * period
+            due = cmd != self.cmd and next_pulse < t_ms + 10.0
+        if due:
+            if self.cmd is not None and self.cmd[0] != electrode:
+                self.culture.stop_stimulation([self.cmd[0]])
+            self.culture.stimulate([electrode], amplitude_mv=self.AMPLITUDE_MV, rate_hz=rate,
+                                   duration_ms=1e6)
+            self.cmd, self.t0 = cmd, t_ms
+            self.issued += 1
+        self.k = k + 1
+
+
 def one_size(n: int, seconds: float, dt_ms: float, cold_cache: bool, spike_file: bool,
              backend: str = "runtime") -> dict:
     if cold_cache and backend == "standalone":
@@ -64,13 +142,14 @@ def one_size(n: int, seconds: float, dt_ms: float, cold_cache: bool, spike_file:
     tmp = tempfile.TemporaryDirectory()
     cls = Culture
     if backend == "standalone":
-        from dishbrain.culture_standalone import StandaloneCulture as cls
+        cls = standalone_module().StandaloneCulture
     culture = cls(CultureConfig(n_neurons=n, dt_ms=dt_ms), seed=0,
                   spike_file=os.path.join(tmp.name, "spikes.bin") if spike_file else None)
     build_s = time.perf_counter() - t0
     compile_s = 0.0
     if backend == "standalone":
-        from dishbrain.culture_standalone import ensure_build
+        import dishbrain.culture as dc
+        ensure_build = getattr(dc, "ensure_build", None) or standalone_module().ensure_build
         t0 = time.perf_counter()
         ensure_build(culture.config, culture.mea, 10.0, spike_file, verbose=False)
         compile_s = time.perf_counter() - t0
@@ -78,35 +157,15 @@ def one_size(n: int, seconds: float, dt_ms: float, cold_cache: bool, spike_file:
     culture.run(10.0)
     first_run_s = time.perf_counter() - t0
 
-    sensory = culture.mea.sensory
-    state = {"k": 0, "rss": [], "rss_first": None, "total": 0, "cmd": None, "t0": 0.0,
-             "issued": 0}
+    schedule = ClosedLoopStimulus(culture)
+    state = {"rss": [], "rss_first": None}
 
     def tick(t_ms: float, counts) -> None:
-        # What the place/rate encoder does every game step: read the counts; when the ball's
-        # band or distance changed, restart the train, at the old train's next pulse.
-        state["total"] += int(counts.sum())
-        k = state["k"]
-        electrode = sensory[(k // 100) % len(sensory)]          # the ball changes band every 1 s
-        rate = 4.0 + 36.0 * ((k // 10 % 30) / 30.0)             # and comes closer (4 -> 40 Hz)
-        cmd = (electrode, rate)
-        if state["cmd"] is None:
-            due = True
-        else:
-            period = 1000.0 / state["cmd"][1]
-            next_pulse = state["t0"] + math.ceil((t_ms - state["t0"]) / period - 1e-9) * period
-            due = cmd != state["cmd"] and next_pulse < t_ms + 10.0
-        if due:
-            if state["cmd"] is not None and state["cmd"][0] != electrode:
-                culture.stop_stimulation([state["cmd"][0]])
-            culture.stimulate([electrode], amplitude_mv=75.0, rate_hz=rate, duration_ms=1e6)
-            state["cmd"], state["t0"] = cmd, t_ms
-            state["issued"] += 1
+        schedule(t_ms, counts)
         if state["rss_first"] is None:
             state["rss_first"] = rss_mb()
-        if k % 100 == 0:
+        if (schedule.k - 1) % 100 == 0:
             state["rss"].append(rss_mb())
-        state["k"] = k + 1
 
     t_start = culture.t_ms
     ch0 = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -126,8 +185,8 @@ def one_size(n: int, seconds: float, dt_ms: float, cold_cache: bool, spike_file:
         "realtime_factor": simulated_s / wall,
         "build_s": build_s,
         "first_run_s": first_run_s,
-        "ticks": state["k"],
-        "stimulate_calls": state["issued"],
+        "ticks": schedule.k,
+        "stimulate_calls": schedule.issued,
         "firing_rate_hz": culture.firing_rate_hz(),
         "rss_first_tick_mb": state["rss_first"],
         "rss_end_mb": rss_mb(),
@@ -170,6 +229,7 @@ def main() -> None:
               f"{'build s':>8} {'1st run s':>9} {'RSS start->end MB':>18} {'range MB':>14} "
               f"{'peak MB':>8} {'backend':>10} {'compile s':>9} {'CPU s':>6} {'x (CPU)':>7} "
               f"{'load':>5}")
+    print(machine_line())
     print(f"closed loop: one run of {args.seconds:g} s, tick every 10 ms (counts + stimulate)")
     print(header)
     for n, backend in [(n, b) for n in args.sizes for b in args.backends]:
