@@ -43,7 +43,7 @@ from dishbrain.mea import MEA, MEAConfig
 # recompiles): the Cython cache from the model and the code paths `warm_cache` runs; the C++ build
 # from the model, the structure of seed 0 it checks its wiring files against, and the link.
 CYTHON_SOURCES = ("config", "rng", "model", "runtime", "build")
-STANDALONE_SOURCES = ("config", "rng", "structure", "model", "link", "build")
+STANDALONE_SOURCES = ("config", "rng", "structure", "model", "link", "queue", "build")
 
 
 def _sources_digest(modules: tuple[str, ...]) -> str:
@@ -343,6 +343,10 @@ def build_project(folder: Path) -> None:
             + "culture_network.run(atof(getenv(\"DISHBRAIN_DURATION\")),"
             + text[m.end():])
     main.write_text(text)
+    # Brian2's spike queue replaced by one that delivers the same events without a push per
+    # synapse (dishbrain.culture.queue; bit-identical).
+    from dishbrain.culture.queue import patch_project
+    patch_project(project)
     out = subprocess.run(["make", "-j2"], cwd=str(project), capture_output=True, text=True)
     if out.returncode != 0:
         raise RuntimeError("make failed:\n" + out.stdout[-3000:] + out.stderr[-5000:])
