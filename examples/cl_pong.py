@@ -34,9 +34,8 @@ import time
 from importlib import metadata
 from pathlib import Path
 
-import numpy as np
-
 import cl
+import numpy as np
 from cl import BurstDesign, ChannelSet, StimDesign
 
 TICKS_PER_SECOND = 100
@@ -104,7 +103,8 @@ class Pong:
             self.y, self.vy = (-self.y if self.y < 0 else 2 * COURT_H - self.y), -self.vy
         if self.x >= COURT_W:
             self.x, self.vx = 2 * COURT_W - self.x, -self.vx
-        if self.vx < 0 and x_prev > PADDLE_W >= self.x and abs(self.y - self.paddle_y) <= PADDLE_H / 2:
+        at_paddle = abs(self.y - self.paddle_y) <= PADDLE_H / 2
+        if self.vx < 0 and x_prev > PADDLE_W >= self.x and at_paddle:
             self.x, self.vx = 2 * PADDLE_W - self.x, -self.vx
             self.rally_hits += 1
             self.hits += 1
@@ -171,11 +171,67 @@ class SessionLog:
             self.rally += 1
 
 
+class Loop:
+    """The body of one loop tick: readout -> game step -> feedback -> sensory code."""
+
+    def __init__(self, game: Pong, readout: Readout, log: SessionLog, rng: np.random.Generator):
+        self.game, self.readout, self.log, self.rng = game, readout, log, rng
+        self.neurons = None
+        self.step = 0
+        self.train = None            # (channel, rate, t0, end): the sensory train playing
+        self.feedback_until = 0.0    # the sensory code pauses while feedback plays
+        self.miss_until = -1.0
+
+    def stop_train(self) -> None:
+        if self.train is not None:
+            self.neurons.interrupt(ChannelSet(self.train[0]))
+            self.train = None
+
+    def tick(self, tick) -> None:
+        neurons, game = self.neurons, self.game
+        counts = np.bincount([s.channel for s in tick.analysis.spikes], minlength=64)
+        event = game.step(self.readout.movement(counts))
+        self.step += 1
+        now = self.step * TICK_S
+        if event != "none":
+            self.log.event(event, self.step, game)
+        if event in ("hit", "miss"):
+            self.stop_train()
+        if event == "hit":
+            neurons.stim(ChannelSet(*SENSORY), HIT_PULSE, HIT_BURST)
+            self.feedback_until = now + HIT_S
+        elif event == "miss":
+            self.miss_until = now + MISS_PAUSE_S
+        if now < self.miss_until:      # unpredictable pulses: random times and channels
+            for ch in SENSORY:
+                if self.rng.random() < MISS_RATE_HZ / len(SENSORY) * TICK_S:
+                    neurons.stim(ch, MISS_PULSE)
+            return
+        cmd = None if now < self.feedback_until else sensory_command(game)
+        if cmd is None:
+            self.stop_train()
+            return
+        if self.train is not None:
+            ch, rate, t0, end = self.train
+            period = 1.0 / rate
+            next_pulse = t0 + math.ceil((now - t0) / period - 1e-9) * period
+            change = (ch, rate) != cmd and next_pulse < now + TICK_S - 1e-9
+            if not change and now + TICK_S <= end + 1e-9:
+                return                 # the train plays on
+            self.stop_train()
+        ch, rate = cmd
+        count = max(1, int(round(rate * TRAIN_S)))
+        neurons.stim(ChannelSet(ch), SENSORY_PULSE, BurstDesign(count, rate))
+        self.train = (ch, rate, now, now + count / rate)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--minutes", type=float, default=20.0, help="game time (default 20)")
     ap.add_argument("--seed", type=int, default=0, help="the game's and the feedback's seed")
     ap.add_argument("--log", default="runs/cl-pong.jsonl", help="session log to write")
+    ap.add_argument("--max-restarts", type=int, default=20,
+                    help="restart neurons.loop this often if it falls behind (TimeoutError)")
     args = ap.parse_args(argv)
     if not args.minutes > 0 or args.seed < 0:
         ap.error("--minutes must be > 0 and --seed >= 0")
@@ -202,54 +258,26 @@ def main(argv: list[str] | None = None) -> int:
         "versions": versions})
     log.event("serve", 0, game)
 
-    train = None              # (channel, rate, t0, end): the sensory train playing
-    feedback_until = 0.0      # the sensory code pauses while feedback plays
-    miss_until = -1.0
+    app = Loop(game, readout, log, rng)
     wall0 = time.perf_counter()
-    step = 0
+    restarts = 0
     with cl.open() as neurons:
+        app.neurons = neurons
         neurons.read(TICKS_PER_SECOND * 250, None)   # 1 s before the game: the array settles
-        for tick in neurons.loop(TICKS_PER_SECOND, stop_after_ticks=n_ticks):
-            counts = np.bincount([s.channel for s in tick.analysis.spikes], minlength=64)
-            event = game.step(readout.movement(counts))
-            step += 1
-            now = step * TICK_S
-            if event != "none":
-                log.event(event, step, game)
-            if event in ("hit", "miss") and train is not None:
-                neurons.interrupt(ChannelSet(train[0]))
-                train = None
-            if event == "hit":
-                neurons.stim(ChannelSet(*SENSORY), HIT_PULSE, HIT_BURST)
-                feedback_until = now + HIT_S
-            elif event == "miss":
-                miss_until = now + MISS_PAUSE_S
-            if now < miss_until:      # unpredictable pulses: random times and channels
-                for ch in SENSORY:
-                    if rng.random() < MISS_RATE_HZ / len(SENSORY) * TICK_S:
-                        neurons.stim(ch, MISS_PULSE)
-                continue
-            cmd = None if now < feedback_until else sensory_command(game)
-            if cmd is None:
-                if train is not None:
-                    neurons.interrupt(ChannelSet(train[0]))
-                    train = None
-                continue
-            if train is not None:
-                period = 1.0 / train[1]
-                next_pulse = train[2] + math.ceil((now - train[2]) / period - 1e-9) * period
-                change = (train[0], train[1]) != cmd and next_pulse < now + TICK_S - 1e-9
-                if not change and now + TICK_S <= train[3] + 1e-9:
-                    continue          # the train plays on
-                neurons.interrupt(ChannelSet(train[0]))
-            ch, rate = cmd
-            count = max(1, int(round(rate * TRAIN_S)))
-            neurons.stim(ChannelSet(ch), SENSORY_PULSE, BurstDesign(count, rate))
-            train = (ch, rate, now, now + count / rate)
+        while app.step < n_ticks:
+            try:
+                for tick in neurons.loop(TICKS_PER_SECOND, stop_after_ticks=n_ticks - app.step):
+                    app.tick(tick)
+            except TimeoutError as exc:   # the loop fell behind (a busy machine): go on
+                restarts += 1
+                if restarts > args.max_restarts:
+                    raise
+                print(f"cl_pong: loop restarted after {exc}", file=sys.stderr)
+    step = app.step
     wall = time.perf_counter() - wall0
     log.write({"kind": "end", "t": round(step * TICK_S, 4), "step": step,
                "rallies": game.rallies, "hits": game.hits, "misses": game.misses,
-               "wall_s": round(wall, 3), "stopped": step < n_ticks})
+               "wall_s": round(wall, 3), "stopped": step < n_ticks, "loop_restarts": restarts})
     log.f.close()
     print(f"{step * TICK_S / 60:.2f} game min in {wall:.1f} s wall "
           f"(x{step * TICK_S / wall:.1f} real time): {game.hits} hits, {game.misses} misses; "

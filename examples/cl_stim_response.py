@@ -14,9 +14,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-import numpy as np
-
 import cl
+import numpy as np
 from cl import ChannelSet, StimDesign
 
 FRAMES_PER_MS = 25

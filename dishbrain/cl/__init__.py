@@ -9,8 +9,8 @@ stimulation and adapts (STDP, STP, homeostasis) instead of a replay or Poisson n
 in the app's ``.env`` selects it::
 
     CL_SDK_DATA_SOURCE=dishbrain.cl:culture_source
-    CL_SDK_DATA_SOURCE_CONFIG='{"seed": 0, "n_neurons": 1000}'     # optional
-    CL_SDK_ACCELERATED_TIME=1                                       # optional: faster than real time
+    CL_SDK_DATA_SOURCE_CONFIG='{"seed": 0, "n_neurons": 1000}'   # optional
+    CL_SDK_ACCELERATED_TIME=1                                     # optional: faster than real
 
 or, in Python, ``cl.sim.set_simulator_data_source("dishbrain.cl:culture_source", config={...})``.
 
@@ -77,11 +77,15 @@ backend where a C++ compiler exists), ``tick_ms``, ``mv_per_ua`` (50), ``referen
 ``channel_count`` (must be 64). A wrong value fails when the source is built (in the app's
 process, at ``cl.open()``) with one line naming the field and the allowed values.
 
-The SDK builds the source twice: in the app's process to read its metadata (this is where the
-one-off compile of the culture happens, with a message) and in its data-producer process, where
-``open()`` builds the culture and must finish within the SDK's 15 s start-up limit (a second or
-two once compiled). Passing ``metadata=`` / ``CL_SDK_DATA_SOURCE_METADATA`` skips the first, so
-then compile beforehand (``dishbrain warmup``).
+The SDK builds the source twice: in the app's process, to read its metadata (this is where the
+one-off compile of the culture happens, with a message), and in its data-producer process, which
+must report ready within 15 s. There Brian2 is imported and the culture built in the culture's
+own thread; ``open()`` waits up to 6 s for it (a second or two on a quiet machine), then lets the
+first read wait instead. cl-sdk's reads wait 30 s for data, but its accelerated ``neurons.loop``
+only 0.1 s per tick, so a CL app should read a little (the examples read 1 s) before its first
+loop. Passing ``metadata=`` / ``CL_SDK_DATA_SOURCE_METADATA`` skips the app-side build, so then
+compile beforehand (``dishbrain warmup``; the compiled backend builds per culture size and
+``tick_ms`` on first use).
 """
 
 from __future__ import annotations

@@ -4,14 +4,6 @@ time, stimulation and frames map)."""
 
 from __future__ import annotations
 
-from cl.sim import (
-    DataSourceBatch,
-    DataSourceSpike,
-    DataSourceStim,
-    SimulatorDataSource,
-    SimulatorDataSourceMetadata,
-)
-
 import atexit
 import dataclasses
 import logging
@@ -26,6 +18,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from cl.sim import (
+    DataSourceBatch,
+    DataSourceSpike,
+    DataSourceStim,
+    SimulatorDataSource,
+    SimulatorDataSourceMetadata,
+)
 
 from envs.config import Config, check_choice, check_int, check_number
 
