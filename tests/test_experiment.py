@@ -85,7 +85,7 @@ def test_shipped_configs_are_valid():
 @pytest.mark.parametrize("text, expected", [
     ("[experiment]\ncultures = 0", "experiment.cultures must be an integer >= 1, got 0"),
     ("[experiment]\ncultures = 2.5", "experiment.cultures"),
-    ("[experiment]\nminutes = -1", "experiment.minutes must be a finite number > 0, got -1"),
+    ("[experiment]\nminutes = -1", "experiment.minutes must be a finite number"),
     ("[experiment]\nconditions = ['stimulus', 'loud']",
      "experiment.conditions must list conditions out of stimulus, silent, no-feedback, rest"),
     ("[experiment]\nconditions = []", "experiment.conditions must be a non-empty list"),
@@ -108,7 +108,7 @@ def test_shipped_configs_are_valid():
      "compare.reference must be one of the player labels random"),
     ("[compare]\n[[players]]\nplayer = 'random'\nlabel = 'a b'", "players[0].label must be"),
     ("[compare]\n[[players]]\nplayer = 'random'\nspeed = 3", "unknown key 'speed' in players[0]"),
-    ("[compare]\n[[players]]\nplayer = 'random'\nminutes = 0", "players[0].minutes must be a finite number > 0, got 0"),
+    ("[compare]\n[[players]]\nplayer = 'random'\nminutes = 0", "players[0].minutes must be a finite number"),
     ("x = 1", "expected one [experiment] or [compare] table"),
     ("[experiment]\nplayer = 'human'", "player 'human' needs a window"),
 ])
@@ -476,7 +476,7 @@ def test_compressed_logs_count_as_finished(finished_run):
 def test_the_config_dataclasses_check_their_fields():
     from dishbrain.experiment import PlayerSpec, RunConfig
 
-    with pytest.raises(ValueError, match=r"PlayerSpec.minutes must be a finite number > 0"):
+    with pytest.raises(ValueError, match=r"PlayerSpec.minutes must be a finite number .*, got -1$"):
         PlayerSpec(label="a", player="random", options={}, condition=None, minutes=-1)
     with pytest.raises(ValueError, match=r"PlayerSpec.options.seed is set by the runner"):
         PlayerSpec(label="a", player="random", options={"seed": 1}, condition=None, minutes=1)
