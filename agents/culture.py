@@ -91,6 +91,7 @@ class CultureAgent(Agent):
         self.last_counts = np.zeros(int(culture.mea.n_electrodes))
         self.rng = np.random.default_rng(seed)
         self._info = dict(info or {})
+        self.save_error: str | None = None  # why the last save to state_out failed, if it did
 
     # -- configuration, for the log header ----------------------------------------------------
     @property
@@ -183,7 +184,11 @@ class CultureAgent(Agent):
             culture.stop_stimulation()
             self.encoder.reset()
             if clean and self.state_out is not None:
-                self.save(self.state_out)
+                try:
+                    self.save(self.state_out)
+                    self.save_error = None
+                except OSError as exc:  # the session is kept (its log ends); the caller says so
+                    self.save_error = f"{exc.strerror or exc}"
         if failure:
             raise failure[0]
         return stepper.steps
@@ -208,6 +213,40 @@ def _config(cls, value, what: str):
                              f"allowed: {sorted(known)}")
         return cls.from_dict(value)  # from_dict also turns TOML lists into tuples
     raise ValueError(f"{what} must be a {cls.__name__} or a dict of its fields, got {value!r}")
+
+
+def check_culture_options(condition: str | None = None, n_neurons: int | None = None,
+                          layout: str | None = None, culture_config=None,
+                          encoder_config=None, decoder_config=None, feedback_config=None,
+                          backend: str | None = None, mea_config=None,
+                          yoke_log: str | Path | None = None, **runner: Any) -> None:
+    """Every option value of the culture player, checked without building anything (Brian2 is
+    not imported): a run refuses a bad option before its folder is touched (issue 15). Raises
+    ValueError naming the option. ``condition`` None: checked per session by the runner."""
+    from dishbrain.culture.config import CultureConfig
+    from dishbrain.culture.standalone import BACKENDS
+    from dishbrain.mea import MEAConfig
+
+    if condition is not None:
+        make_feedback(condition, _config(FeedbackConfig, feedback_config, "feedback_config"))
+    else:
+        _config(FeedbackConfig, feedback_config, "feedback_config")
+    if yoke_log is not None and not Path(yoke_log).exists():
+        raise ValueError(f"yoke_log: no session log at {str(yoke_log)!r}")
+    decoder = _config(DecoderConfig, decoder_config, "decoder_config")
+    if layout is not None:
+        decoder.replace(layout=layout)
+    _config(EncoderConfig, encoder_config, "encoder_config")
+    if n_neurons is not None and not (isinstance(n_neurons, int) and not isinstance(n_neurons, bool)
+                                      and n_neurons >= 1):
+        raise ValueError(f"n_neurons must be a whole number >= 1, got {n_neurons!r}")
+    config = _config(CultureConfig, culture_config, "culture_config")
+    if n_neurons is not None:
+        dataclasses.replace(config, n_neurons=n_neurons)  # the config checks the size
+    if mea_config is not None:
+        _config(MEAConfig, mea_config, "mea_config")
+    if backend is not None and backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {list(BACKENDS)}, got {backend!r}")
 
 
 def make_culture_agent(seed: int = 0, condition: str = "stimulus", n_neurons: int | None = None,
@@ -316,3 +355,6 @@ def make_culture_agent(seed: int = 0, condition: str = "stimulus", n_neurons: in
         culture.prepare(decoder.tick_ms)  # the one-off compile, with a message, before the game
     return CultureAgent(culture, encoder, decoder, feedback, seed=seed, state_out=state_out,
                         info=info)
+
+
+make_culture_agent.check_options = check_culture_options  # read by the config checks

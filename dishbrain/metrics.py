@@ -229,6 +229,14 @@ def _seconds(t: float) -> float:
     return round(float(t), _TIME_DECIMALS)
 
 
+def cut_rally_counts(hits_in_rally: int) -> bool:
+    """The one rule for the rally in flight when a session (or a replay) ends: it counts, with
+    the hits it had, if it had a hit (a perfect player has no miss at all); one with no hit yet
+    is dropped (the cut, not the player, would make it an ace). Used by ``analyze`` (here) and
+    by ``replay`` (``dishbrain.viewer.model.ViewModel.end_session``)."""
+    return hits_in_rally > 0
+
+
 def _session_of_log(log: SessionEvents) -> Session:
     hits_in_rally = 0
     rally_hits: list[int] = []
@@ -242,10 +250,7 @@ def _session_of_log(log: SessionEvents) -> Session:
             hits_in_rally = 0
     if log.end is not None:
         end_t = _seconds(log.end["t"])
-        if hits_in_rally > 0:
-            # A rally cut off by the session's end counts with the hits it had (a perfect
-            # player has no miss at all). One with no hit yet is dropped: the cut, not the
-            # player, would make it an ace.
+        if cut_rally_counts(hits_in_rally):
             rally_hits.append(hits_in_rally)
             rally_end_s.append(end_t)
         duration = end_t
@@ -265,7 +270,12 @@ def _session_of_events_txt(rec: EventsTxt) -> Session:
     rally_hits: list[int] = []
     rally_end_s: list[float] = []
     layouts: list[tuple[float, int]] = []
+    previous = None
     for frame, event in rec.events:
+        if previous is not None and frame < previous:
+            raise ValueError(f"{rec.path}: frame {frame} ({event!r}) comes after frame "
+                             f"{previous}: the frames of an events.txt never go backwards")
+        previous = frame
         if event == CL_HIT:
             hits_in_rally += 1
         elif event == CL_MISS:

@@ -68,6 +68,7 @@ class SessionResult:
     steps: int
     wall_s: float
     stopped: bool
+    interrupted: bool = False  # stopped by Ctrl-C (SIGINT), not by the player or a viewer
 
     @property
     def steps_per_s(self) -> float:
@@ -75,9 +76,15 @@ class SessionResult:
 
 
 def session_steps(minutes: float, tick_ms: float) -> int:
-    if not (minutes > 0):
-        raise ValueError(f"minutes must be > 0, got {minutes!r}")
-    return int(round(minutes * 60_000.0 / tick_ms))
+    """Steps of a session of ``minutes`` (in [MIN_MINUTES, MAX_MINUTES], at least one tick)."""
+    from dishbrain.limits import MINUTES_ALLOWED, minutes_ok
+
+    if not minutes_ok(minutes):
+        raise ValueError(f"minutes must be {MINUTES_ALLOWED}, got {minutes!r}")
+    steps = int(round(minutes * 60_000.0 / tick_ms))
+    if steps < 1:
+        raise ValueError(f"minutes={minutes!r} is shorter than one {tick_ms:g} ms tick")
+    return steps
 
 
 def make_env(config: PongConfig, n_steps: int, render_mode: str | None = None) -> gym.Env:
@@ -118,12 +125,13 @@ def play_session(agent: Agent, *, log_path: str | Path, minutes: float = 20.0, s
         env = Progress(env, n_steps, desc=f"{agent.name} seed {seed}", position=position)
     agent.reset(seed=seed)
     start = time.perf_counter()
-    stopped = False
+    stopped = interrupted = False
     steps = 0
     try:
         steps = agent.play(env, n_steps, seed=seed)
-    except (SessionStopped, KeyboardInterrupt):
+    except (SessionStopped, KeyboardInterrupt) as exc:
         stopped = True
+        interrupted = isinstance(exc, KeyboardInterrupt)
         steps = log.steps
     except BaseException:
         env.close()  # no end line: the log shows the session did not finish
@@ -131,4 +139,4 @@ def play_session(agent: Agent, *, log_path: str | Path, minutes: float = 20.0, s
     wall = time.perf_counter() - start
     log.finish(wall, stopped=stopped)
     env.close()
-    return SessionResult(Path(log_path), steps, wall, stopped)
+    return SessionResult(Path(log_path), steps, wall, stopped, interrupted)

@@ -17,6 +17,7 @@ subcommands; common holds the argument types. Bad input ends with a one-line err
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from dishbrain.cli import play, study, tools, view
@@ -45,6 +46,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"dishbrain {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `dishbrain ... | head -1`: the reader left; no traceback
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # Python's final flush would fail again
+        return 141  # 128 + SIGPIPE, as a shell reports a process killed by it
 
 
 if __name__ == "__main__":

@@ -68,6 +68,18 @@ def non_negative_float(name: str):
     return parse
 
 
+def non_negative_int(name: str):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = -1
+        if value < 0:
+            raise argparse.ArgumentTypeError(f"{name} must be a whole number >= 0, got {text!r}")
+        return value
+    return parse
+
+
 def seed_number(text: str) -> int:
     try:
         value = int(text)
@@ -94,4 +106,63 @@ def writable_dir(path: Path) -> Path:
         raise UsageError(f"cannot create output folder {str(path)!r}: {exc.strerror}") from None
     if not os.access(path, os.W_OK):
         raise UsageError(f"output folder {str(path)!r} is not writable")
+    return path
+
+
+def minutes(name: str = "minutes"):
+    """A session length: in [MIN_MINUTES, MAX_MINUTES] (dishbrain.limits)."""
+    from dishbrain.limits import MINUTES_ALLOWED, minutes_ok
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = float("nan")
+        if not minutes_ok(value):
+            raise argparse.ArgumentTypeError(f"{name} must be {MINUTES_ALLOWED}, got {text!r}")
+        return value
+    return parse
+
+
+def check_output_dir(path: Path) -> Path:
+    """``writable_dir``'s checks without leaving the folder behind (it is made later, once
+    everything else is checked: nothing is written before a refusal)."""
+    if path.is_dir():
+        return writable_dir(path)
+    try:
+        check_output_file(path / ".dishbrain-probe", "output folder")
+    except UsageError as exc:
+        reason = str(exc).rsplit(": ", 1)[-1]
+        raise UsageError(f"cannot create output folder {str(path)!r}: {reason}") from None
+    return path
+
+
+def check_output_file(path: Path, option: str) -> Path:
+    """A file we will write after a long computation: refused now if it could not be written
+    then (a folder; a parent that cannot be created or written), so nothing is lost at the end.
+    A probe file is written and removed, and folders made for it are removed again."""
+    import tempfile
+
+    if path.is_dir():
+        raise UsageError(f"{option} {str(path)!r} is a folder; name a file")
+    made = []
+    parent = path.parent
+    try:
+        for folder in reversed([parent, *parent.parents]):
+            if not folder.exists():
+                folder.mkdir()
+                made.append(folder)
+        with tempfile.NamedTemporaryFile(dir=parent, prefix=".dishbrain-probe-"):
+            pass
+        if path.exists() and not os.access(path, os.W_OK):
+            raise PermissionError(13, "Permission denied")
+    except OSError as exc:
+        raise UsageError(f"{option} {str(path)!r} cannot be written: "
+                         f"{exc.strerror or exc}") from None
+    finally:
+        for folder in reversed(made):
+            try:
+                folder.rmdir()
+            except OSError:
+                pass
     return path

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from dishbrain.cli.common import (
     UsageError,
     non_negative_float,
+    non_negative_int,
     positive_float,
     speed,
     warn_if_no_display,
@@ -27,6 +29,14 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     if not sessions:
         raise UsageError(f"no session logs (*.jsonl or events.txt) under {str(path)!r}")
+    from dishbrain.logs import log_finished
+
+    for session in sessions:  # unreadable: an error; unfinished: counted, with a warning
+        if session.format == "jsonl" and not session.header:
+            raise UsageError(f"{session.source}: no header line; not a readable session log")
+        if session.format == "jsonl" and not log_finished(session.source):
+            print(f"dishbrain analyze: warning: {session.source} did not finish (no end line, "
+                  "or stopped early); counted up to its last event", file=sys.stderr)
     print(format_table(summarize(sessions, bounds_min=windows, long_threshold=args.long_threshold)))
     return 0
 
@@ -57,10 +67,11 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if args.start * 60.0 > source.duration_s:
         raise UsageError(f"--start {args.start:g} min is past the end of the session "
                          f"({source.duration_s / 60.0:.2f} min)")
-    if args.render or not args.record:
+    show = args.render or not (args.record or args.png)  # --png draws off-screen
+    if show:
         warn_if_no_display()
     start = args.start if (args.start or not args.png) else source.duration_s / 60.0
-    summary = replay(source, speed=args.speed, show=args.render or not args.record,
+    summary = replay(source, speed=args.speed, show=show,
                      record=args.record, start_min=start, png=args.png,
                      max_s=None if args.minutes is None else args.minutes * 60.0)
     arl = summary["arl"]
@@ -80,7 +91,7 @@ def register(sub) -> None:
     p = sub.add_parser("analyze", help="rally metrics of a session log, a folder of logs, or events.txt")
     p.add_argument("path")
     p.add_argument("--windows", default="0-5,5-20", help="time windows in minutes (default 0-5,5-20)")
-    p.add_argument("--long-threshold", type=int, default=3,
+    p.add_argument("--long-threshold", type=non_negative_int("long-threshold"), default=3,
                    help="a long rally has more than this many hits (default 3)")
     p.set_defaults(func=cmd_analyze)
 

@@ -15,6 +15,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
+import zipfile
+import zlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -328,8 +331,13 @@ class Culture:
         arrays["meta_json"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "wb") as f:
-            np.savez(f, **arrays)
+        partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+        try:  # written aside, then renamed: a kill mid-save leaves the old file or none
+            with open(partial, "wb") as f:
+                np.savez(f, **arrays)
+            os.replace(partial, path)
+        finally:
+            partial.unlink(missing_ok=True)
 
     @classmethod
     def load(cls, path: str | Path, spike_file: str | Path | None = None) -> Culture:
@@ -337,15 +345,20 @@ class Culture:
 
         ``spike_file``: where to stream spikes from now on (appended to, not truncated).
         """
-        with np.load(Path(path), allow_pickle=False) as z:
-            data = {k: z[k] for k in z.files}
-        meta = json.loads(bytes(data["meta_json"]).decode())
+        meta, data = read_saved_culture(path)
         version = meta.get("format_version")
         if version != SAVE_FORMAT_VERSION:
             hint = (" (saved by an older dishbrain, before the synapses were split into E->E "
                     "and static objects; rerun to make a new one)" if version == 1 else "")
             raise ValueError(f"{path}: unsupported culture file version {version!r}, this "
                              f"dishbrain reads version {SAVE_FORMAT_VERSION}{hint}")
+        try:
+            return cls._from_saved(meta, data, spike_file)
+        except (KeyError, ValueError, TypeError, IndexError) as exc:
+            raise ValueError(f"{path}: damaged saved culture ({_one_line(exc)})") from None
+
+    @classmethod
+    def _from_saved(cls, meta: dict, data: dict, spike_file) -> Culture:
         config = CultureConfig.from_dict(meta["config"])
         mea = MEA(MEAConfig(**meta["mea_config"]))
         st = CultureStructure(**{k.split("::", 1)[1]: v for k, v in data.items()
@@ -375,3 +388,42 @@ class Culture:
     def __repr__(self) -> str:
         return (f"Culture(n_neurons={self.n_neurons}, seed={self.seed}, t_ms={self.t_ms:.1f}, "
                 f"mea={self.mea!r})")
+
+
+def _one_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0] if lines else ''}"[:200]
+
+
+def read_saved_culture(path: str | Path) -> tuple[dict, dict[str, np.ndarray]]:
+    """The ``meta_json`` record and the arrays of a file written by ``Culture.save``.
+
+    Anything else (a folder, a truncated or bit-flipped file, another program's .npz, random
+    bytes) is a ValueError naming the file and what is wrong. Pickles are never loaded.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{path}: is a folder, not a saved culture (.npz)")
+    try:
+        with open(path, "rb") as f:
+            magic = f.read(4)
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read the saved culture ({exc.strerror})") from None
+    if magic != b"PK\x03\x04":
+        raise ValueError(f"{path}: not a saved culture (an .npz zip archive written by "
+                         "--save-state); its first bytes are not a zip archive's")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            data = {k: z[k] for k in z.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+        raise ValueError(f"{path}: damaged saved culture ({_one_line(exc)})") from None
+    if "meta_json" not in data:
+        raise ValueError(f"{path}: an .npz but not a saved culture (no meta_json record)")
+    try:
+        meta = json.loads(bytes(data["meta_json"]).decode())
+    except (UnicodeDecodeError, ValueError):
+        meta = None
+    if not isinstance(meta, dict):
+        raise ValueError(f"{path}: damaged saved culture (its meta_json record is not a JSON "
+                         "object)")
+    return meta, data

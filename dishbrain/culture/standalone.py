@@ -29,9 +29,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import struct
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -62,6 +64,46 @@ def _vm_hwm_mb(pid: int) -> float:
     except (OSError, ValueError):
         pass
     return 0.0
+
+
+class _DeferredInterrupt:
+    """SIGINT held back while the lock-step loop talks to the binary.
+
+    A KeyboardInterrupt raised between a pipe read and its bookkeeping would lose bytes of the
+    stream: both sides would then wait for each other forever (issue 15). Inside, SIGINT only
+    sets ``pending`` (an interrupted read is retried, PEP 475); the loop sends the binary its
+    stop flag at the next tick, and ``deliver`` hands the signal to the previous handler after
+    the run (KeyboardInterrupt for Python's default). Outside the main thread (where signals
+    cannot be handled) nothing changes.
+    """
+
+    def __init__(self) -> None:
+        self.pending = False
+        self._previous = None
+
+    def _flag(self, signum, frame) -> None:
+        self.pending = True
+
+    def __enter__(self) -> _DeferredInterrupt:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._flag)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None
+
+    def deliver(self) -> None:
+        """Act on a held-back SIGINT as the handler in place before the run would have."""
+        self.pending = False
+        handler = signal.getsignal(signal.SIGINT)
+        if handler is signal.SIG_IGN:
+            return
+        if callable(handler):
+            handler(signal.SIGINT, None)  # Python's default raises KeyboardInterrupt
+        else:
+            raise KeyboardInterrupt
 
 
 class StandaloneCulture:
@@ -203,93 +245,100 @@ class StandaloneCulture:
             args.append(f"culture_stim.coupling={args_dir / 'coupling'}")
 
             t0_s = sh._net_t_s()
-            r_out, w_out = os.pipe()   # binary -> us
-            r_in, w_in = os.pipe()     # us -> binary
-            env = dict(os.environ, DISHBRAIN_FD_OUT=str(w_out), DISHBRAIN_FD_IN=str(r_in),
-                       DISHBRAIN_SEED=str(self.seed), DISHBRAIN_T0=repr(t0_s),
-                       DISHBRAIN_DURATION=repr(duration_ms * 1e-3))
-            proc = subprocess.Popen(args, cwd=str(tmp), env=env, pass_fds=(w_out, r_in),
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                    start_new_session=True)  # Ctrl-C reaches only us
-            os.close(w_out)
-            os.close(r_in)
-            fin = os.fdopen(r_out, "rb", buffering=0)
-            fout = os.fdopen(w_in, "wb", buffering=0)
-            failure: list[BaseException] = []
-            ticks = 0
-            reply = np.full(1 + ne * 5, np.nan)
-            E = sh._b.electrodes
-            fields = [sh._b.value(E, f) for f in FIELDS]
-            hwm = 0.0
-            touched_buf = np.zeros((ne, 5), dtype=bool)
-            touched_any = False
-            nbytes = 8 + 4 * n
-            buf = bytearray(nbytes)
-            view = memoryview(buf)
-            try:
-                while True:
-                    got = 0
-                    while got < nbytes:
-                        try:
-                            k = fin.readinto(view[got:])
-                        except KeyboardInterrupt as exc:   # stop at the next tick, keep state
-                            failure.append(exc)
-                            continue
-                        if not k:
-                            break
-                        got += k
-                    if got < nbytes:
-                        break   # the binary finished the run
-                    step = struct.unpack_from("<q", buf, 0)[0]
-                    self._live_spikes = np.frombuffer(buf, dtype="<i4", offset=8).copy()
-                    stop = False
-                    reply[:] = np.nan
-                    if failure:
-                        stop = True
-                    elif tick is not None:
-                        self._touched = touched_buf
-                        if touched_any:
-                            touched_buf[:] = False
-                        sh._tick_now_ms = float(round(step * self.config.dt_ms / tick_ms)) * tick_ms
-                        try:
-                            if tick(sh._tick_now_ms, self.electrode_counts()) is False:
-                                stop = True
-                        except BaseException as exc:  # noqa: BLE001 (re-raised below)
-                            failure.append(exc)
-                            stop = True
-                        finally:
-                            sh._tick_now_ms = None
-                        touched = self._touched
-                        self._touched = None
-                        touched_any = bool(touched.any())
-                        if touched_any:
-                            rows, cols = np.nonzero(touched)
-                            values = np.stack(fields, axis=1)
-                            reply[1 + rows * 5 + cols] = values[rows, cols]
-                    if ticks % 500 == 0:
-                        hwm = max(hwm, _vm_hwm_mb(proc.pid))
-                    ticks += 1
-                    reply[0] = 1.0 if stop else 0.0
-                    try:
-                        fout.write(reply.tobytes())
-                    except BrokenPipeError:
-                        break
-            except BaseException:
-                proc.kill()
-                proc.wait()
-                raise
-            finally:
-                fin.close()
+            with _DeferredInterrupt() as interrupt:  # Ctrl-C: stop at the next tick
+                r_out, w_out = os.pipe()   # binary -> us
+                r_in, w_in = os.pipe()     # us -> binary
+                env = dict(os.environ, DISHBRAIN_FD_OUT=str(w_out), DISHBRAIN_FD_IN=str(r_in),
+                           DISHBRAIN_SEED=str(self.seed), DISHBRAIN_T0=repr(t0_s),
+                           DISHBRAIN_DURATION=repr(duration_ms * 1e-3))
+                proc = subprocess.Popen(args, cwd=str(tmp), env=env, pass_fds=(w_out, r_in),
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                        start_new_session=True)  # Ctrl-C reaches only us
+                os.close(w_out)
+                os.close(r_in)
+                fin = os.fdopen(r_out, "rb", buffering=0)
+                fout = os.fdopen(w_in, "wb", buffering=0)
+                failure: list[BaseException] = []
+                ticks = 0
+                reply = np.full(1 + ne * 5, np.nan)
+                E = sh._b.electrodes
+                fields = [sh._b.value(E, f) for f in FIELDS]
+                hwm = 0.0
+                touched_buf = np.zeros((ne, 5), dtype=bool)
+                touched_any = False
+                nbytes = 8 + 4 * n
+                buf = bytearray(nbytes)
+                view = memoryview(buf)
                 try:
-                    fout.close()
-                except BrokenPipeError:
-                    pass
-                self._live_spikes = None
-            err = proc.stderr.read().decode(errors="replace")
-            if (results / "profiling_info.txt").exists():
-                self.last_profile = (results / "profiling_info.txt").read_text()
-            _, status, usage = os.wait4(proc.pid, 0)   # with the binary's CPU time and peak
+                    while True:
+                        got = 0
+                        while got < nbytes:
+                            k = fin.readinto(view[got:])  # Ctrl-C: flagged, retried (PEP 475)
+                            if not k:
+                                break
+                            got += k
+                        if got < nbytes:
+                            break   # the binary finished the run
+                        step = struct.unpack_from("<q", buf, 0)[0]
+                        self._live_spikes = np.frombuffer(buf, dtype="<i4", offset=8).copy()
+                        stop = False
+                        reply[:] = np.nan
+                        if failure or interrupt.pending:
+                            stop = True
+                        elif tick is not None:
+                            self._touched = touched_buf
+                            if touched_any:
+                                touched_buf[:] = False
+                            n_tick = round(step * self.config.dt_ms / tick_ms)
+                            sh._tick_now_ms = float(n_tick) * tick_ms
+                            try:
+                                if tick(sh._tick_now_ms, self.electrode_counts()) is False:
+                                    stop = True
+                            except BaseException as exc:  # noqa: BLE001 (re-raised below)
+                                failure.append(exc)
+                                stop = True
+                            finally:
+                                sh._tick_now_ms = None
+                            touched = self._touched
+                            self._touched = None
+                            touched_any = bool(touched.any())
+                            if touched_any:
+                                rows, cols = np.nonzero(touched)
+                                values = np.stack(fields, axis=1)
+                                reply[1 + rows * 5 + cols] = values[rows, cols]
+                        if ticks % 500 == 0:
+                            hwm = max(hwm, _vm_hwm_mb(proc.pid))
+                        ticks += 1
+                        reply[0] = 1.0 if stop else 0.0
+                        try:
+                            fout.write(reply.tobytes())
+                        except BrokenPipeError:
+                            break
+                except BaseException:
+                    proc.kill()
+                    proc.wait()
+                    proc.stderr.close()
+                    raise
+                finally:
+                    fin.close()
+                    try:
+                        fout.close()
+                    except BrokenPipeError:
+                        pass
+                    self._live_spikes = None
+                try:
+                    err = proc.stderr.read().decode(errors="replace")
+                    if (results / "profiling_info.txt").exists():
+                        self.last_profile = (results / "profiling_info.txt").read_text()
+                    # wait4: with the binary's CPU time and peak memory
+                    _, status, usage = os.wait4(proc.pid, 0)
+                finally:
+                    proc.stderr.close()
             rc = proc.returncode = os.waitstatus_to_exitcode(status)
+            if rc != 0 and interrupt.pending:  # killed from outside while Ctrl-C was pending
+                interrupt.deliver()
+            if rc < 0:
+                raise RuntimeError(f"standalone culture binary was killed (signal {-rc})")
             if rc != 0:
                 raise RuntimeError(f"standalone culture binary failed (exit {rc}):\n{err[-3000:]}")
             # The final state back into the shadow.
@@ -317,6 +366,8 @@ class StandaloneCulture:
                               "build_s": build_seconds(folder)}
         if failure:
             raise failure[0]
+        if interrupt.pending:  # the run stopped at the tick after Ctrl-C; the state is kept
+            interrupt.deliver()
         return spikes if keep else None
 
     # -- persistence: the runtime culture's format ------------------------------------------

@@ -71,6 +71,7 @@ from typing import Any
 
 from dishbrain.experiment.tasks import RUNNER_OPTIONS, RestSpec, SessionSpec
 from dishbrain.feedback import FEEDBACK_RULES
+from dishbrain.limits import MAX_MINUTES, MIN_MINUTES
 from envs.config import check_choice, check_int, check_number
 
 __all__ = ["CONDITIONS", "ConfigError", "PlayerSpec", "RunConfig", "load_config",
@@ -158,8 +159,9 @@ class PlayerSpec:
                                  "remove it")
         if self.condition is not None:
             check_choice(self, "condition", self.condition, CONDITIONS)
-        check_number(self, "minutes", self.minutes, lo=0, lo_open=True)
-        check_number(self, "rest_minutes", self.rest_minutes, lo=0)
+        check_number(self, "minutes", self.minutes, lo=MIN_MINUTES, hi=MAX_MINUTES)
+        if self.rest_minutes != 0:  # 0: no rest recording
+            check_number(self, "rest_minutes", self.rest_minutes, lo=MIN_MINUTES, hi=MAX_MINUTES)
         object.__setattr__(self, "minutes", float(self.minutes))
         object.__setattr__(self, "rest_minutes", float(self.rest_minutes))
 
@@ -378,13 +380,20 @@ def _check_player(table: _Table, where: str, player: str, options: dict[str, Any
     if getattr(factory, "needs_window", False):
         table.fail(f"player {player!r} needs a window; the runner plays without one")
     allowed = player_options(player)
-    if allowed is None:  # **kwargs: anything goes
-        return
-    allowed = [n for n in allowed if n not in RUNNER_OPTIONS]
-    for name in options:
-        if name not in allowed:
-            table.fail(f"{where}.{name} is not an option of player {player!r}; allowed: "
-                       f"{', '.join(allowed) or '(none)'}")
+    if allowed is not None:  # None: **kwargs, any name goes
+        allowed = [n for n in allowed if n not in RUNNER_OPTIONS]
+        for name in options:
+            if name not in allowed:
+                table.fail(f"{where}.{name} is not an option of player {player!r}; allowed: "
+                           f"{', '.join(allowed) or '(none)'}")
+    # The values too, where the player says how (a factory's `check_options`): a bad value
+    # fails here, before the run folder is touched, not in every session (issue 15).
+    check = getattr(factory, "check_options", None)
+    if check is not None:
+        try:
+            check(**options)
+        except (TypeError, ValueError) as exc:
+            table.fail(f"{where}: {exc}")
 
 
 def _default_label(player: str, condition: str | None) -> str:
@@ -501,7 +510,8 @@ def parse_config(data: dict, source: str = "config", stem: str = "run", kind: st
         kind = found[0]
     elif kind not in data:
         other = f" (it holds [{found[0]}]: use dishbrain {found[0]})" if found else ""
-        raise ConfigError(f"{source}: expected an [{kind}] table{other}")
+        article = "an" if kind[0] in "aeiou" else "a"
+        raise ConfigError(f"{source}: expected {article} [{kind}] table{other}")
     parse = _parse_experiment if kind == "experiment" else _parse_compare
     return parse(data, source, stem, check_players)
 

@@ -71,7 +71,43 @@ def _on_sigint(signum, frame):
         raise KeyboardInterrupt
 
 
-def _init_worker(tqdm_lock, sigint_ignored: bool) -> None:
+def _die_with_run(run_pid: int) -> None:
+    """A worker dies within a second of the run's process (even by ``kill -9``), so no orphan
+    keeps playing and writing into the run folder after its run was killed (issue 15). A thread
+    waits on a pidfd of the run's process (Linux; elsewhere it polls the pid) and ends the worker
+    with ``os._exit``. (The worker's parent is the forkserver, not the run, so PR_SET_PDEATHSIG
+    would not do.)"""
+    import threading
+
+    try:
+        pidfd = os.pidfd_open(run_pid)
+    except (AttributeError, OSError):
+        pidfd = None
+    if pidfd is None:
+        try:
+            os.kill(run_pid, 0)
+        except OSError:
+            os._exit(1)  # gone already
+
+    def watch() -> None:
+        import select
+        import time
+
+        if pidfd is not None:
+            select.select([pidfd], [], [])  # readable when the process has ended
+        else:
+            while True:
+                try:
+                    os.kill(run_pid, 0)
+                except OSError:
+                    break
+                time.sleep(0.5)
+        os._exit(1)
+    threading.Thread(target=watch, daemon=True, name="dishbrain-run-watch").start()
+
+
+def _init_worker(tqdm_lock, sigint_ignored: bool, run_pid: int) -> None:
+    _die_with_run(run_pid)
     if tqdm_lock is not None:
         from tqdm import tqdm
 
@@ -149,7 +185,8 @@ class LocalExecutor:
             tqdm.set_lock(lock)
         sigint_ignored = signal.getsignal(signal.SIGINT) is signal.SIG_IGN
         pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx,
-                                   initializer=_init_worker, initargs=(lock, sigint_ignored))
+                                   initializer=_init_worker,
+                                   initargs=(lock, sigint_ignored, os.getpid()))
         pending = list(reversed(tasks))
         free_rows = list(range(workers, 0, -1))
         running: dict[Future, tuple[SessionSpec, int]] = {}

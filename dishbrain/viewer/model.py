@@ -265,20 +265,31 @@ class ViewModel:
         if code == EV_HIT:
             self.rally_hits += 1
         elif code == EV_MISS:
-            h = self.rally_hits
-            self.rallies += 1
-            self.hits += h
-            self.aces += h == 0
-            self.long += h > self.long_threshold
-            self.rally_hits = 0
-            minute = int(t_s // 60.0)
-            slot = minute % len(self._min_index)
-            if self._min_index[slot] != minute:
-                self._min_index[slot] = minute
-                self._min_rallies[slot] = self._min_hits[slot] = 0
-            self._min_rallies[slot] += 1
-            self._min_hits[slot] += h
-            self.curve_version += 1
+            self._close_rally(t_s)
+
+    def end_session(self, t_s: float) -> None:
+        """The session (or the replay) ends at ``t_s``: the rally in flight counts by the rule
+        ``analyze`` uses (``dishbrain.metrics.cut_rally_counts``)."""
+        from dishbrain.metrics import cut_rally_counts
+
+        if cut_rally_counts(self.rally_hits):
+            self._close_rally(t_s)
+
+    def _close_rally(self, t_s: float) -> None:
+        h = self.rally_hits
+        self.rallies += 1
+        self.hits += h
+        self.aces += h == 0
+        self.long += h > self.long_threshold
+        self.rally_hits = 0
+        minute = int(t_s // 60.0)
+        slot = minute % len(self._min_index)
+        if self._min_index[slot] != minute:
+            self._min_index[slot] = minute
+            self._min_rallies[slot] = self._min_hits[slot] = 0
+        self._min_rallies[slot] += 1
+        self._min_hits[slot] += h
+        self.curve_version += 1
 
     def on_feedback(self, kind: str, t_s: float) -> None:
         self.feedback_kind, self.feedback_t = kind, t_s

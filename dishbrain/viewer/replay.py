@@ -363,6 +363,7 @@ def replay(path_or_source, *, speed: float | str = 1.0, show: bool = True,
         stopped = True
     finally:
         presenter.close()
+    model.end_session(model.t_s)  # the rally in flight: the rule analyze uses
     if png is not None:
         Path(png).parent.mkdir(parents=True, exist_ok=True)
         save_png(presenter.draw_now(model), png)
