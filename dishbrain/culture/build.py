@@ -119,7 +119,7 @@ def ensure_compiled(verbose: bool = True) -> None:
 # The compiled backend: availability and the build cache
 # ---------------------------------------------------------------------------------------------
 
-BUILD_VERSION = 2
+BUILD_VERSION = 3
 
 
 def _compiler() -> str | None:
@@ -338,11 +338,15 @@ def build_project(folder: Path) -> None:
     m = re.search(r"culture_network\.run\(([^,]+),", text)
     if m is None:
         raise RuntimeError("cannot find the network run call in main.cpp")
+    end = text.index(";", m.end()) + 1
     text = (text[:m.start()]
             + "culture_network.t = atof(getenv(\"DISHBRAIN_T0\"));\n\t\t"
             + "culture_network.run(atof(getenv(\"DISHBRAIN_DURATION\")),"
-            + text[m.end():])
-    main.write_text(text)
+            + text[m.end():end]
+            # the spike counters at the last counts Python took (dishbrain.culture.link)
+            + "\n\t\tds_finish();"
+            + text[end:])
+    main.write_text("void ds_finish();\n" + text)
     # Brian2's spike queue replaced by one that delivers the same events without a push per
     # synapse (dishbrain.culture.queue; bit-identical).
     from dishbrain.culture.queue import patch_project

@@ -9,10 +9,11 @@ model, built by the same ``CultureNetwork``, but the simulation runs as a compil
   (`dishbrain.culture.build`). The seed, the wiring and every state variable are not part of the
   build: they are handed to the binary at launch (Brian2's run_args files and our own static
   array files), so every culture of a configuration shares one build.
-- Each ``run`` launches the binary once. Every ``tick_ms`` it writes the neurons' spike counters
-  to a pipe and blocks reading the reply: the stimulation commands the tick callback issued (per
-  electrode and field, NaN = unchanged) and a stop flag (the message layout and the C++ side are
-  in `dishbrain.culture.link`).
+- Each ``run`` launches the binary once. Every ``tick_ms`` it writes the spikes each electrode
+  recorded since the counts were last taken (summed in C++) and the total spike count to a pipe
+  and blocks reading the reply: the stimulation commands the tick callback issued (per electrode
+  and field, NaN = unchanged) and flags (stop; counts taken). The message layout and the C++ side
+  are in `dishbrain.culture.link`.
 - The state lives between runs in a never-run runtime ``Culture`` (the "shadow"), which gives
   structure, stimulation bookkeeping and the save format: files saved on either backend load on
   either backend.
@@ -30,7 +31,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import struct
 import subprocess
 import tempfile
 import threading
@@ -42,7 +42,7 @@ import numpy as np
 
 from dishbrain.culture.build import build_seconds, ensure_build, standalone_available, wiring_values
 from dishbrain.culture.config import CultureConfig
-from dishbrain.culture.link import FIELDS
+from dishbrain.culture.link import FIELDS, MESSAGE_HEADER, STOP, TAKEN
 from dishbrain.culture.runtime import (
     SPIKE_RECORD_DTYPE,
     Culture,
@@ -126,7 +126,11 @@ class StandaloneCulture:
         self.is_excitatory = sh.is_excitatory
         self.cell_type = sh.cell_type
         self._default_tick_ms = float(tick_ms)
-        self._live_spikes: np.ndarray | None = None   # n_spikes during a run
+        # During a run: the total spike count and the electrode counts not yet taken (from the
+        # binary's last message), and whether the tick took them.
+        self._live_total: int | None = None
+        self._live_counts: np.ndarray | None = None
+        self._taken = False
         self._touched: np.ndarray | None = None       # (n_electrodes, 5) during a run
         self._spike_file = Path(spike_file) if spike_file is not None else None
         if self._spike_file is not None:
@@ -149,20 +153,24 @@ class StandaloneCulture:
     def n_electrodes(self) -> int:
         return self.mea.n_electrodes
 
-    def _n_spikes(self) -> np.ndarray:
-        if self._live_spikes is not None:
-            return self._live_spikes
-        return self._shadow._n_spikes
-
     def firing_rate_hz(self) -> float:
         t_s = self.t_ms * 1e-3
         if t_s <= 0:
             return 0.0
-        return float(self._n_spikes().sum(dtype=np.int64)) / self.n_neurons / t_s
+        total = self._live_total
+        if total is None:
+            total = int(self._shadow._n_spikes.sum(dtype=np.int64))
+        return float(total) / self.n_neurons / t_s
 
     def electrode_counts(self) -> np.ndarray:
+        """Spikes recorded per electrode since the last call (or tick); int64 (n_electrodes,)."""
+        if self._live_counts is not None:   # inside a run: the binary summed them
+            counts = self._live_counts
+            self._live_counts = np.zeros_like(counts)
+            self._taken = True
+            return counts
         sh = self._shadow
-        now = self._n_spikes().astype(np.int64)
+        now = sh._n_spikes.astype(np.int64)
         delta = now - sh._last_counts
         sh._last_counts = now
         return sh._record @ delta
@@ -210,7 +218,7 @@ class StandaloneCulture:
                     fname, dtype = info[key]
                     wiring[fname] = np.asarray(values, dtype=dtype)
         variables = manifest["variables"]
-        n, ne = self.n_neurons, self.n_electrodes
+        ne = self.n_electrodes
         wall0, cpu0 = time.perf_counter(), time.process_time()
         with tempfile.TemporaryDirectory(prefix="dishbrain_run_") as tmp:
             tmp = Path(tmp)
@@ -243,6 +251,12 @@ class StandaloneCulture:
             coupling = np.asarray(sh._stim_coupling.todense(), dtype="<f8").ravel()
             coupling.tofile(args_dir / "coupling")
             args.append(f"culture_stim.coupling={args_dir / 'coupling'}")
+            # The recording matrix by neuron and the counters at the counts last taken, for the
+            # counts the binary sums (dishbrain.culture.link).
+            by_neuron = sh._record.T.tocsr()
+            np.concatenate([by_neuron.indptr, by_neuron.indices, by_neuron.data]).astype(
+                "<i4").tofile(args_dir / "record")
+            sh._last_counts.astype("<i4").tofile(args_dir / "last_counts")
 
             t0_s = sh._net_t_s()
             with _DeferredInterrupt() as interrupt:  # Ctrl-C: stop at the next tick
@@ -250,7 +264,10 @@ class StandaloneCulture:
                 r_in, w_in = os.pipe()     # us -> binary
                 env = dict(os.environ, DISHBRAIN_FD_OUT=str(w_out), DISHBRAIN_FD_IN=str(r_in),
                            DISHBRAIN_SEED=str(self.seed), DISHBRAIN_T0=repr(t0_s),
-                           DISHBRAIN_DURATION=repr(duration_ms * 1e-3))
+                           DISHBRAIN_DURATION=repr(duration_ms * 1e-3),
+                           DISHBRAIN_RECORD=str(args_dir / "record"),
+                           DISHBRAIN_LAST_COUNTS=str(args_dir / "last_counts"),
+                           DISHBRAIN_LAST_COUNTS_OUT=str(results / "last_counts"))
                 proc = subprocess.Popen(args, cwd=str(tmp), env=env, pass_fds=(w_out, r_in),
                                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                         start_new_session=True)  # Ctrl-C reaches only us
@@ -266,9 +283,10 @@ class StandaloneCulture:
                 hwm = 0.0
                 touched_buf = np.zeros((ne, 5), dtype=bool)
                 touched_any = False
-                nbytes = 8 + 4 * n
+                nbytes = 8 * (MESSAGE_HEADER + ne)
                 buf = bytearray(nbytes)
                 view = memoryview(buf)
+                message = np.frombuffer(buf, dtype="<i8")
                 try:
                     while True:
                         got = 0
@@ -279,8 +297,10 @@ class StandaloneCulture:
                             got += k
                         if got < nbytes:
                             break   # the binary finished the run
-                        step = struct.unpack_from("<q", buf, 0)[0]
-                        self._live_spikes = np.frombuffer(buf, dtype="<i4", offset=8).copy()
+                        step = int(message[0])
+                        self._live_total = int(message[1])
+                        self._live_counts = message[MESSAGE_HEADER:].copy()
+                        self._taken = False
                         stop = False
                         reply[:] = np.nan
                         if failure or interrupt.pending:
@@ -309,7 +329,7 @@ class StandaloneCulture:
                         if ticks % 500 == 0:
                             hwm = max(hwm, _vm_hwm_mb(proc.pid))
                         ticks += 1
-                        reply[0] = 1.0 if stop else 0.0
+                        reply[0] = (STOP if stop else 0) + (TAKEN if self._taken else 0)
                         try:
                             fout.write(reply.tobytes())
                         except BrokenPipeError:
@@ -325,7 +345,7 @@ class StandaloneCulture:
                         fout.close()
                     except BrokenPipeError:
                         pass
-                    self._live_spikes = None
+                    self._live_total = self._live_counts = None
                 try:
                     err = proc.stderr.read().decode(errors="replace")
                     if (results / "profiling_info.txt").exists():
@@ -346,6 +366,7 @@ class StandaloneCulture:
                 data = np.fromfile(results / variables[f"{obj.name}.{var}"]["file"],
                                    dtype=info["dtype"])
                 obj.variables[var].get_value()[:] = data
+            sh._last_counts = np.fromfile(results / "last_counts", dtype="<i4").astype(np.int64)
             ts = np.fromfile(results / variables["culture_clock.timestep"]["file"], dtype="<i8")
             sh._net.t_ = float(ts[0]) * self.config.dt_ms * 1e-3
             spikes = empty
