@@ -7,13 +7,15 @@ Before timing, each variant's compiled culture is built (a culture of every vari
 closed), so that neither executor pays for it. Then the sweep runs into OUT/local with
 `LocalExecutor(workers)` and into OUT/ray with `RayExecutor(num_cpus=workers)` (Ray's start-up
 included in its wall time, and printed apart). Sessions are compared line by line, every field of
-every log line except the two wall-clock ones (the header's ``started``, the end's ``wall_s``).
+every log line except the two wall-clock ones (the header's ``started``, the end's ``wall_s``),
+with each run folder's own path (in a saved culture's path) written alike.
 The load average is printed before and after each run: the machine may be shared.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import shutil
@@ -21,17 +23,23 @@ import time
 from pathlib import Path
 
 from dishbrain.experiment import LocalExecutor
-from dishbrain.experiment.sweep import load_sweep, plan_text, run_sweep
+from dishbrain.experiment.sweep import load_sweep, plan_text
+from dishbrain.experiment.sweep_runner import run_sweep
 from dishbrain.logs import read_jsonl
 
 
-def events(path: Path) -> list[dict]:
-    return [{k: v for k, v in r.items() if k not in ("started", "wall_s")}
-            for r in read_jsonl(path)]
+def events(path: Path, root: Path) -> list[dict]:
+    """A log's records but the wall-clock fields, the run folder's path written as ROOT."""
+    out = []
+    for r in read_jsonl(path):
+        text = json.dumps({k: v for k, v in r.items() if k not in ("started", "wall_s")})
+        out.append(json.loads(text.replace(json.dumps(str(root.resolve()))[1:-1], "ROOT")))
+    return out
 
 
 def logs(out: Path) -> dict[str, list[dict]]:
-    return {str(p.relative_to(out)): events(p) for p in sorted(out.rglob("sessions/*.jsonl"))}
+    return {str(p.relative_to(out)): events(p, out)
+            for p in sorted(out.rglob("sessions/*.jsonl"))}
 
 
 def cpu_name() -> str:
@@ -55,10 +63,14 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--out", default="/tmp/sweep-executors")
     parser.add_argument("--keep", action="store_true", help="resume OUT instead of clearing it")
+    parser.add_argument("--only", choices=["local", "ray"], default=None,
+                        help="time one executor (its folder cleared), compare with the other's")
     args = parser.parse_args()
     sweep = load_sweep(args.sweep)
     out = Path(args.out)
-    if out.exists() and not args.keep:
+    if args.only:
+        shutil.rmtree(out / args.only, ignore_errors=True)
+    elif out.exists() and not args.keep:
         shutil.rmtree(out)
     print(f"CPU: {cpu_name()} ({os.cpu_count()} logical CPUs); workers {args.workers}")
     print(plan_text(sweep, out / "local", args.workers))
@@ -74,7 +86,7 @@ def main() -> None:
 
     n = len(sweep.sessions(out / "local"))
     walls = {}
-    for name in ("local", "ray"):
+    for name in [args.only] if args.only else ["local", "ray"]:
         before = load()
         t0 = time.perf_counter()
         if name == "local":
@@ -102,7 +114,8 @@ def main() -> None:
     lines = sum(len(v) for v in a.values())
     print(f"identical logs: {same} of {len(set(a) | set(b))} ({n} sessions planned; "
           f"{lines} log lines compared, all fields but started/wall_s)")
-    print(f"ray / local wall: {walls['ray'] / walls['local']:.2f}")
+    if len(walls) == 2:
+        print(f"ray / local wall: {walls['ray'] / walls['local']:.2f}")
 
 
 if __name__ == "__main__":

@@ -13,13 +13,8 @@ import pytest
 
 from dishbrain.cli import main
 from dishbrain.experiment import LocalExecutor
-from dishbrain.experiment.sweep import (
-    INDEX_NAME,
-    SWEEP_NAME,
-    load_sweep,
-    plan_text,
-    run_sweep,
-)
+from dishbrain.experiment.sweep import INDEX_NAME, SWEEP_NAME, load_sweep, plan_text
+from dishbrain.experiment.sweep_runner import run_sweep
 from dishbrain.logs import read_jsonl
 
 TESTS = Path(__file__).resolve().parent
@@ -52,17 +47,22 @@ def tiny(tmp_path: Path, player: str = "random", options: str = "") -> Path:
     return write(tmp_path, TINY.format(player=player, options=options))
 
 
-def events(path: Path) -> list[dict]:
-    """A session log without its wall-clock fields (when it started, how long it took)."""
+def events(path: Path, root: Path | None = None) -> list[dict]:
+    """A session log without its wall-clock fields (when it started, how long it took), and with
+    the run folder's path (in the saved cultures' paths) written as ROOT."""
     out = []
     for record in read_jsonl(path):
         record = {k: v for k, v in record.items() if k not in ("started", "wall_s")}
+        if root is not None:
+            text = json.dumps(record).replace(json.dumps(str(root.resolve()))[1:-1], "ROOT")
+            record = json.loads(text)
         out.append(record)
     return out
 
 
 def logs(out: Path) -> dict[str, list[dict]]:
-    return {str(p.relative_to(out)): events(p) for p in sorted(out.rglob("sessions/*.jsonl"))}
+    return {str(p.relative_to(out)): events(p, out)
+            for p in sorted(out.rglob("sessions/*.jsonl"))}
 
 
 # -- the sweep TOML's checks ---------------------------------------------------------------------
@@ -217,7 +217,7 @@ def test_local_sweep_runs_resumes_and_reports(tmp_path, capsys):
     victim.write_text("\n".join(lines[:-1]) + "\n")
     assert main(["sweep", str(path), "--out", str(out), "--quiet"]) == 0
     assert "1 played, 3 already finished" in capsys.readouterr().out
-    assert events(victim) == found["variants/paddle_height-250/sessions/stimulus-seed1.jsonl"]
+    assert events(victim, out) == found["variants/paddle_height-250/sessions/stimulus-seed1.jsonl"]
 
 
 def test_folder_of_another_sweep_is_refused(tmp_path, capsys):

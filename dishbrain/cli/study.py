@@ -64,7 +64,8 @@ def _print_run(summary, kind: str) -> int:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     from dishbrain.experiment import ConfigError, LocalExecutor
-    from dishbrain.experiment.sweep import load_sweep, plan_text, run_sweep
+    from dishbrain.experiment.sweep import load_sweep, plan_text
+    from dishbrain.experiment.sweep_runner import check_folder, run_sweep
 
     if args.address is not None and args.executor != "ray":
         raise UsageError("--address applies to --executor ray")
@@ -91,8 +92,6 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if args.executor == "ray":
         executor.start()
     try:
-        from dishbrain.experiment.sweep import check_folder
-
         check_folder(sweep, out)
         out = writable_dir(out)
         summary = run_sweep(sweep, out, executor, progress=not args.quiet,

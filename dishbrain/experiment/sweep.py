@@ -1,7 +1,8 @@
 """Sweeps: one base experiment (or comparison), many variants of it, run as one thing.
 
 A sweep is a list of `RunConfig` (one per variant, each the base with some fields changed) whose
-sessions all go through one `Executor` at once (`dishbrain.experiment.runner.execute`), each
+sessions all go through one `Executor` at once (`dishbrain.experiment.sweep_runner.run_sweep`,
+over the runner's own loop `dishbrain.experiment.runner.execute`), each
 variant in its own run folder inside the sweep folder, so every per-folder rule of the runner
 holds: a rerun plays only unfinished sessions, Ctrl-C or SIGTERM keeps the finished ones, each
 variant gets its own report, and one comparative report (`dishbrain.report.sweep`) puts the
@@ -59,14 +60,8 @@ import copy
 import itertools
 import json
 import os
-import shlex
-import sys
-import time
 import tomllib
-import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -77,22 +72,11 @@ from dishbrain.experiment.config import (
     check_label,
     parse_config,
 )
-from dishbrain.experiment.executors import Executor
-from dishbrain.experiment.runfolder import (
-    CONFIG_NAME,
-    RunLock,
-    git_commit,
-    load_run_config,
-    now,
-    prepare_folder,
-    session_finished,
-    write_manifest,
-)
-from dishbrain.experiment.tasks import SessionSpec, TaskOutcome
+from dishbrain.experiment.tasks import SessionSpec, session_finished
 
 __all__ = ["BLOCKS", "HELDOUT_DIR", "INDEX_NAME", "NESTED_CONFIGS", "SWEEP_NAME", "VARIANTS_DIR",
-           "SweepConfig", "SweepSummary", "Variant", "check_folder", "estimate_seconds",
-           "load_sweep", "parse_sweep", "plan_text", "run_sweep"]
+           "SweepConfig", "Variant", "estimate_seconds", "load_sweep", "parse_sweep",
+           "plan_text"]
 
 SWEEP_NAME = "sweep.toml"
 INDEX_NAME = "sweep.json"
@@ -575,145 +559,3 @@ def plan_text(sweep: SweepConfig, out: str | Path, workers: int) -> str:
         lines.append("  (plus, once per culture configuration and node, the compiled culture's "
                      f"build: {CULTURE_BUILD_S[0]:g}-{CULTURE_BUILD_S[1]:g} s measured)")
     return "\n".join(lines)
-
-
-# --------------------------------------------------------------------------------------------
-# Running
-
-
-@dataclass
-class SweepSummary:
-    out: Path
-    planned: int
-    skipped: int
-    ran: list[str] = field(default_factory=list)
-    failed: list[tuple[str, str]] = field(default_factory=list)
-    interrupted: bool = False
-    wall_s: float = 0.0
-    report: Path | None = None
-
-
-class _Recording:
-    """An executor seen through: records every outcome (with its variant) as it passes, and
-    keeps the executor's per-task bars off (the sweep has one bar)."""
-
-    def __init__(self, executor: Executor, where: dict[Path, str]):
-        self.executor = executor
-        self.workers = executor.workers
-        self.where = where
-        self.outcomes: list[tuple[str, TaskOutcome]] = []
-
-    def run(self, tasks: Sequence[SessionSpec], progress: bool) -> Iterator[TaskOutcome]:
-        outcomes = self.executor.run(tasks, False)
-        try:
-            for outcome in outcomes:
-                self.outcomes.append((self.where[outcome.spec.log_path], outcome))
-                yield outcome
-        finally:
-            close = getattr(outcomes, "close", None)
-            if close is not None:
-                close()
-
-
-def _index(sweep: SweepConfig) -> dict[str, Any]:
-    return {"name": sweep.name, "kind": sweep.kind,
-            "runs": [{"name": v.name, "block": v.block, "folder": v.folder,
-                      "overrides": v.overrides, "seeds": list(v.config.seeds)}
-                     for v in sweep.runs]}
-
-
-def check_folder(sweep: SweepConfig, out: Path) -> None:
-    """Refuse (ConfigError, nothing written) a sweep folder started with another sweep."""
-    saved = out / INDEX_NAME
-    if saved.exists():
-        try:
-            old = json.loads(saved.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
-            raise ConfigError(f"sweep folder {str(out)!r} holds an unreadable {INDEX_NAME}; "
-                              "use another --out") from None
-        if old.get("name") != sweep.name or old.get("kind") != sweep.kind:
-            raise ConfigError(f"{str(out)!r} holds sweep {old.get('name')!r}; use another --out")
-    for v in sweep.runs:
-        folder = out / v.folder
-        if (folder / CONFIG_NAME).exists():
-            try:
-                old_id = load_run_config(folder).identity()
-            except ConfigError as exc:
-                raise ConfigError(f"{str(folder)!r} holds a config that cannot be read ({exc});"
-                                  " use another --out") from None
-            new_id = v.config.identity()
-            if old_id != new_id:
-                keys = sorted(k for k in set(new_id) | set(old_id)
-                              if new_id.get(k) != old_id.get(k))
-                raise ConfigError(f"variant {v.name!r}: {str(folder)!r} was started with a "
-                                  f"different config (differs in {', '.join(keys)}); use "
-                                  "another --out or delete it")
-
-
-def run_sweep(sweep: SweepConfig, out: str | Path, executor: Executor, *, progress: bool = True,
-              command: Sequence[str] | None = None, report: bool = True) -> SweepSummary:
-    """Run (or resume) every unfinished session of every variant on one executor, then write
-    each variant's report and the comparative one. Raises ConfigError for a folder started with
-    another sweep or in use; KeyboardInterrupt after recording an interruption."""
-    import tomli_w
-
-    from dishbrain.experiment.runner import RunSummary, execute
-    from dishbrain.session import package_versions
-
-    out = Path(out)
-    started, t0 = now(), time.perf_counter()
-    check_folder(sweep, out)
-    out.mkdir(parents=True, exist_ok=True)
-    with ExitStack() as stack:
-        stack.enter_context(RunLock(out))
-        for v in sweep.runs:
-            prepare_folder(v.config, out / v.folder, tomli_w.dumps(v.document))
-            stack.enter_context(RunLock(out / v.folder))
-        (out / SWEEP_NAME).write_text(tomli_w.dumps(sweep.document), encoding="utf-8")
-        (out / INDEX_NAME).write_text(json.dumps(_index(sweep), indent=2) + "\n",
-                                      encoding="utf-8")
-        pairs = sweep.sessions(out)
-        todo = [s for _, s in pairs if not session_finished(s.log_path)]
-        where = {s.log_path: v.folder for v, s in pairs}
-        record = {
-            "name": sweep.name, "kind": "sweep", "sweep": SWEEP_NAME,
-            "invocation": uuid.uuid4().hex,
-            "command": shlex.join(command if command is not None else sys.argv),
-            "cwd": os.getcwd(), "git": git_commit(), "versions": package_versions(),
-            "host": {"platform": sys.platform, "cpus": os.cpu_count(),
-                     "loadavg": list(os.getloadavg()) if hasattr(os, "getloadavg") else None},
-            "executor": type(executor).__name__, "workers": executor.workers,
-            "started": started, "ended": None, "wall_s": None,
-            "sessions": {"planned": len(pairs), "already_finished": len(pairs) - len(todo),
-                         "to_run": len(todo)},
-        }
-        write_manifest(out, record)
-        recording = _Recording(executor, where)
-        inner = RunSummary(run_dir=out, planned=len(pairs), skipped=len(pairs) - len(todo),
-                           clock_start=t0)
-        try:
-            execute(recording, todo, inner, progress=progress, desc=sweep.name)
-        finally:
-            summary = SweepSummary(out=out, planned=len(pairs), skipped=inner.skipped,
-                                   interrupted=inner.interrupted, wall_s=inner.wall_s)
-            for folder, outcome in recording.outcomes:
-                key = f"{folder}/{outcome.spec.key}"
-                if outcome.error is not None:
-                    summary.failed.append((key, outcome.error))
-                elif not outcome.stopped:
-                    summary.ran.append(key)
-            record.update(ended=now(), wall_s=round(summary.wall_s, 3))
-            record["sessions"].update(ran=len(summary.ran), failed=dict(summary.failed),
-                                      interrupted=summary.interrupted)
-            write_manifest(out, record)
-    if summary.interrupted:
-        raise KeyboardInterrupt
-    if report:
-        from dishbrain.report import write_report
-        from dishbrain.report.sweep import write_sweep_report
-
-        for v in sweep.runs:
-            write_report(out / v.folder, v.config)
-        summary.report = write_sweep_report(out)
-    return summary
-

@@ -265,6 +265,9 @@ def plot_ratios(rows: list[SweepRow], path: Path, title: str) -> Path:
             ax.errorbar(xs, ys, yerr=[lo, hi], fmt="o", capsize=3, color=cmap(g_i % cmap.N),
                         label=g)
         ax.axhline(1.0, color="0.5", lw=0.8, ls="--")
+        if all(r.ratio > 0 and (math.isnan(r.ci_lo) or r.ci_lo > 0) for r in rows
+               if not math.isnan(r.ratio)):
+            ax.set_yscale("log")  # ratios: x2 and x0.5 are the same distance from 1
         ax.set_xticks(range(len(variants)), variants, rotation=30 if len(variants) > 4 else 0,
                       ha="right" if len(variants) > 4 else "center")
         ax.set_title("held-out seeds" if block == "heldout" else "tuning seeds")
