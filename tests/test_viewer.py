@@ -63,7 +63,10 @@ def culture_agent(seed=0, condition="stimulus"):
 
 
 def completed_rallies(log: Path) -> list[int]:
-    """Hits of each rally that ended with a miss, from a session log."""
+    """Hits of each rally of a session log: ended by a miss, or in flight at the end and counted
+    by the one rule analyze and replay share (dishbrain.metrics.cut_rally_counts)."""
+    from dishbrain.metrics import cut_rally_counts
+
     rallies, hits = [], 0
     for line in log.read_text().splitlines()[1:]:
         kind = json.loads(line)["kind"]
@@ -72,6 +75,8 @@ def completed_rallies(log: Path) -> list[int]:
         elif kind == "miss":
             rallies.append(hits)
             hits = 0
+        elif kind == "end" and cut_rally_counts(hits):
+            rallies.append(hits)
     return rallies
 
 
@@ -166,7 +171,8 @@ def test_feedback_banner_and_regions():
 
 
 def test_live_figures_match_the_log(tmp_path):
-    """The live figures count completed rallies (those that ended with a miss) as the log has."""
+    """The live figures count the rallies as analyze does (ended by a miss, or cut off by the
+    end with a hit: dishbrain.metrics.cut_rally_counts)."""
     from agents.simple import RandomAgent
 
     agent = RandomAgent(seed=3)

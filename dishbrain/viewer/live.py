@@ -315,6 +315,8 @@ class LiveViewer(gym.Wrapper):
         info = out[4]
         if self._has_array or info["event"] != "none":
             self._observe(info)
+        if out[2] or out[3]:  # the session's end: the rally in flight by analyze's rule
+            self.model.end_session(info["game_time_s"])
         if self._every_step or _perf_counter() >= self._next_draw:
             self.model.t_s = info["game_time_s"]
             self._tick_presenter()
