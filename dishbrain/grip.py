@@ -473,12 +473,21 @@ def run_grip(config: GripConfig, run_dir: str | Path | None = None, workers: int
     if progress:
         from tqdm.auto import tqdm
         bar = tqdm(total=len(todo), desc="grip sessions", unit="session")
+    failed: list[str] = []
+
+    def record(seed, arm, get) -> None:
+        try:
+            results.append(get())
+        except Exception as exc:  # noqa: BLE001  (one session's failure does not stop the rest)
+            text = str(exc).strip().splitlines()
+            failed.append(f"seed {seed} {arm}: {type(exc).__name__}: {text[0] if text else ''}")
+        if bar is not None:
+            bar.update(1)
+
     try:
         if workers <= 1 or len(todo) <= 1:
             for seed, arm in todo:
-                results.append(play_arm(config, seed, arm, run_dir))
-                if bar is not None:
-                    bar.update(1)
+                record(seed, arm, lambda: play_arm(config, seed, arm, run_dir))
         else:
             for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
                 os.environ.setdefault(var, "1")
@@ -487,14 +496,13 @@ def run_grip(config: GripConfig, run_dir: str | Path | None = None, workers: int
             ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods
                                               else "spawn")
             with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx) as pool:
-                pending = {pool.submit(_worker, config, s, a, str(run_dir)) for s, a in todo}
+                pending = {pool.submit(_worker, config, s, a, str(run_dir)): (s, a)
+                           for s, a in todo}
                 try:
                     while pending:
-                        done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                        done, _ = wait(pending, return_when=FIRST_COMPLETED)
                         for fut in done:
-                            results.append(fut.result())
-                            if bar is not None:
-                                bar.update(1)
+                            record(*pending.pop(fut), fut.result)
                 except BaseException:
                     for fut in pending:
                         fut.cancel()
@@ -502,6 +510,9 @@ def run_grip(config: GripConfig, run_dir: str | Path | None = None, workers: int
     finally:
         if bar is not None:
             bar.close()
+    if failed:
+        raise RuntimeError(f"{len(failed)} session(s) failed ({'; '.join(failed)}); the others "
+                           f"are kept in {str(run_dir)!r}: run the same command to retry")
     summary = summarize(results, config)
     (run_dir / "grip.json").write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
     plot(summary, run_dir / "grip.png")

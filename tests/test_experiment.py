@@ -498,3 +498,51 @@ def test_report_reads_the_run_folder_not_the_runner():
                 assert node.module not in ("dishbrain.experiment",
                                            "dishbrain.experiment.runner",
                                            "dishbrain.experiment.executors"), (path, node.module)
+
+
+# -- Stage 1b conditions (issue 17): Frozen and Yoked --------------------------------------------
+
+def test_yoked_sessions_replay_the_next_cultures_stimulus_session(tmp_path):
+    config = parse_config({"experiment": {"player": "random", "cultures": 3, "first_seed": 10,
+                                          "minutes": 1, "windows": [[0, 1]],
+                                          "conditions": ["stimulus", "yoked", "frozen"]}})
+    specs = config.sessions(tmp_path)
+    yoke = {s.seed: s.yoke_log for s in specs if s.condition == "yoked"}
+    assert yoke == {10: tmp_path / "sessions" / "stimulus-seed11.jsonl",
+                    11: tmp_path / "sessions" / "stimulus-seed12.jsonl",
+                    12: tmp_path / "sessions" / "stimulus-seed10.jsonl"}
+    assert all(s.yoke_log is None for s in specs if s.condition != "yoked")
+    for conditions, cultures in ((["silent", "yoked"], 3), (["stimulus", "yoked"], 1)):
+        with pytest.raises(ConfigError, match="'yoked' replays another culture's Stimulus"):
+            parse_config({"experiment": {"player": "random", "cultures": cultures,
+                                         "conditions": conditions}})
+    with pytest.raises(ConfigError, match="yoke_log is set by the runner"):
+        parse_config({"experiment": {"player": "culture"}, "culture": {"yoke_log": "x.jsonl"}})
+
+
+@pytest.mark.slow
+def test_a_run_with_frozen_and_yoked_cultures(tmp_path):
+    path = write(tmp_path / "y.toml", """
+        [experiment]
+        cultures = 2
+        minutes = 0.3
+        conditions = ["yoked", "stimulus", "frozen"]
+        windows = [[0, 0.3]]
+        bin_minutes = 0.1
+        workers = 1
+        [culture]
+        n_neurons = 50
+        layout = "vertical"
+        """)
+    config = load_config(path)
+    summary = run(config, tmp_path / "run", LocalExecutor(1), progress=False)
+    assert not summary.failed and len(summary.ran) == 6
+    sessions = tmp_path / "run" / "sessions"
+    # The yoked sessions ran after the Stimulus sessions whose logs they replay.
+    for seed, partner in ((0, 1), (1, 0)):
+        header = json.loads((sessions / f"yoked-seed{seed}.jsonl").read_text().splitlines()[0])
+        assert header["agent_config"]["yoke_log"] == str(
+            (sessions / f"stimulus-seed{partner}.jsonl").resolve())
+        assert header["agent_config"]["condition"] == "yoked"
+        frozen = json.loads((sessions / f"frozen-seed{seed}.jsonl").read_text().splitlines()[0])
+        assert frozen["agent_config"]["culture"]["stdp_enabled"] is False

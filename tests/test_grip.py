@@ -176,3 +176,24 @@ def test_cli_rejects_an_unknown_culture_option_in_the_toml(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "dishbrain grip: error: unknown culture option(s) ['neurons']" in err
     assert not out.exists()
+
+
+def test_a_failing_session_is_reported_and_the_others_are_kept(tmp_path, monkeypatch):
+    import dishbrain.grip as grip
+
+    def play(config, seed, arm, run_dir):
+        if arm == "against":
+            raise RuntimeError("binary failed\nmore lines")
+        result = _result(seed, arm, 0.1, 1.0)
+        path = grip._arm_path(run_dir, seed, arm)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(result))
+        return result
+
+    monkeypatch.setattr(grip, "play_arm", play)
+    with pytest.raises(RuntimeError, match=r"1 session\(s\) failed \(seed 3 against: "
+                                           r"RuntimeError: binary failed\)"):
+        run_grip(GripConfig(seeds=(3,)), tmp_path, workers=1, progress=False)
+    assert sorted(p.name for p in (tmp_path / "arms").iterdir()) == [
+        "seed3-mirrored.json", "seed3-toward.json", "seed3-vertical.json"]
+    assert not (tmp_path / "grip.json").exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from dishbrain.cli.common import (
@@ -61,6 +62,9 @@ def cmd_grip(args: argparse.Namespace) -> int:
         summary = run_grip(config, out, workers=args.workers, progress=not args.quiet)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    except RuntimeError as exc:  # sessions failed; the finished ones are kept for the rerun
+        print(f"dishbrain grip: {exc}", file=sys.stderr)
+        return 1
     print(format_table(summary))
     if out:
         print(f"results: {out / 'grip.json'}, figure: {out / 'grip.png'}")

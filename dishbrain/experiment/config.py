@@ -26,7 +26,7 @@ The experiment::
     first_seed = 0
     minutes = 20                  # game time of each session
     rest_minutes = 0              # > 0: a rest recording of the same culture before each session
-    conditions = ["stimulus", "silent", "no-feedback"]   # and/or "rest"
+    conditions = ["stimulus", "silent", "no-feedback"]   # and/or "rest", "frozen", "yoked"
     workers = 2                   # parallel sessions (default: the machine's cores)
     windows = [[0, 5], [5, 20]]   # analysis windows, minutes (Kagan et al. 2022, Fig. 5)
     long_threshold = 3            # a long rally has more than this many hits
@@ -250,12 +250,22 @@ class RunConfig:
         return json.loads(json.dumps(data))
 
     def sessions(self, run_dir: str | Path) -> list[SessionSpec]:
-        """Every session of the run, seed-major so that early results cover every group."""
+        """Every session of the run, seed-major so that early results cover every group.
+
+        A "yoked" session of seed ``seeds[i]`` replays the feedback of the Stimulus session of
+        the next culture, ``seeds[i + 1]`` (the last one: the first), of the same player."""
         run_dir = Path(run_dir)
         specs = []
-        for seed in self.seeds:
+        for i, seed in enumerate(self.seeds):
             for p in self.players:
                 key = f"{p.label}-seed{seed}"
+                yoke = None
+                if p.condition == "yoked":
+                    source = next((q for q in self.players if q.condition == "stimulus"
+                                   and q.player == p.player), None)
+                    if source is not None:
+                        partner = self.seeds[(i + 1) % len(self.seeds)]
+                        yoke = run_dir / SESSIONS_DIR / f"{source.label}-seed{partner}.jsonl"
                 rest = None
                 if p.rest_minutes > 0:
                     rest = RestSpec(
@@ -267,7 +277,7 @@ class RunConfig:
                     player=p.player, options=dict(p.options), seed=seed, minutes=p.minutes,
                     condition=p.condition, label=p.label,
                     log_path=run_dir / SESSIONS_DIR / f"{key}.jsonl",
-                    game=dict(self.game), rest=rest,
+                    game=dict(self.game), rest=rest, yoke_log=yoke,
                 ))
         return specs
 
@@ -430,6 +440,9 @@ def _parse_experiment(data: dict, source: str, stem: str, check_players: bool) -
     minutes = exp.get("minutes", 20.0)
     rest_minutes = exp.get("rest_minutes", 0.0)
     conditions = exp.get("conditions", DEFAULT_CONDITIONS, _conditions)
+    if "yoked" in conditions and ("stimulus" not in conditions or cultures < 2):
+        exp.fail(f"{exp.key('conditions')}: 'yoked' replays another culture's Stimulus session: "
+                 "it needs 'stimulus' in the conditions and cultures >= 2")
     common = _common(exp)
     exp.finish()
     options = top.get("culture", {}, _table)

@@ -81,7 +81,13 @@ def run(config: RunConfig, run_dir: str | Path, executor: Executor | None = None
         }
         write_manifest(run_dir, record)
         try:
-            execute(executor, todo, summary, progress=progress, desc=config.name)
+            # Yoked sessions replay Stimulus sessions' logs: they run once those have ended.
+            first = [s for s in todo if s.yoke_log is None]
+            then = [s for s in todo if s.yoke_log is not None]
+            execute(executor, first, summary, progress=progress, desc=config.name)
+            if then and not summary.interrupted:
+                execute(executor, then, summary, progress=progress, desc=config.name,
+                        initial=summary.skipped + len(first))
         finally:
             record.update(ended=now(), wall_s=round(summary.wall_s, 3))
             record["sessions"].update(ran=len(summary.ran), failed=dict(summary.failed),
@@ -99,17 +105,20 @@ def run(config: RunConfig, run_dir: str | Path, executor: Executor | None = None
 
 
 def execute(executor: Executor, todo: Sequence[SessionSpec], summary: RunSummary, *,
-            progress: bool = True, desc: str = "sessions") -> RunSummary:
+            progress: bool = True, desc: str = "sessions",
+            initial: int | None = None) -> RunSummary:
     """Run `todo` on `executor`, recording each outcome in `summary` (ran, failed, interrupted,
     wall_s since `summary.clock_start`) as it comes; one tqdm bar of sessions done out of
-    ``summary.planned``. Ctrl-C or SIGTERM stops the tasks in flight and sets ``interrupted``
+    ``summary.planned`` (starting at ``initial``, default ``summary.skipped``). Ctrl-C or
+    SIGTERM stops the tasks in flight and sets ``interrupted``
     (not raised). The loop of `run`, and of any runner over many configs (a sweep: pass the
     sessions of every variant at once)."""
     bar = None
     if progress and todo:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=summary.planned, initial=summary.skipped, desc=desc, unit="session",
+        bar = tqdm(total=summary.planned, desc=desc, unit="session",
+                   initial=summary.skipped if initial is None else initial,
                    position=0, leave=True, dynamic_ncols=True)
     previous_term = _sigterm_as_interrupt()
     try:

@@ -20,7 +20,7 @@ __all__ = ["RUNNER_OPTIONS", "RestSpec", "SessionSpec", "TaskOutcome", "TaskResu
            "session_finished"]
 
 #: Options the runner sets itself for every session; a config may not set them.
-RUNNER_OPTIONS = ("seed", "condition", "state_in", "state_out")
+RUNNER_OPTIONS = ("seed", "condition", "state_in", "state_out", "yoke_log")
 #: The suffix of a compressed session log, after ``.jsonl`` (dishbrain/logs.py reads both).
 GZIP_SUFFIX = ".gz"
 
@@ -53,6 +53,9 @@ class SessionSpec:
     log_path: Path
     game: dict[str, Any] = field(default_factory=dict)
     rest: RestSpec | None = None
+    #: Condition "yoked": the log of the Stimulus session whose feedback this one replays (a
+    #: finished input, read where the task runs: the runner plays it first).
+    yoke_log: Path | None = None
 
     @property
     def key(self) -> str:
@@ -177,6 +180,8 @@ def run_task(spec: SessionSpec, progress: bool | int = False) -> TaskResult:
                                        f"{rest.state_path} after the rest recording")
             if keeps_state:
                 extra["state_in"] = str(rest.state_path)
+        if spec.yoke_log is not None:
+            extra["yoke_log"] = str(spec.yoke_log)
         result = _play(spec, log_path=spec.log_path, minutes=spec.minutes,
                        condition=spec.condition, extra=extra, progress=progress, desc=spec.key)
         return TaskResult(steps=result.steps, wall_s=result.wall_s, stopped=result.stopped,
