@@ -37,9 +37,13 @@ def _closed_loop(culture, ms=2000.0):
     return log
 
 
-@pytest.mark.parametrize("config", [CONFIG, CONFIG.replace(stdp_tagging=True, capture_gain=20.0)],
-                         ids=["stdp", "tagged-stdp"])
-def test_same_seed_same_activity_as_runtime(config):
+@pytest.mark.parametrize("config", [
+    CONFIG, CONFIG.replace(stdp_tagging=True, capture_gain=20.0),
+    # Issue 17's options: multiplicative STDP, bidirectional (frequency-dependent) capture.
+    CONFIG.replace(stdp_weight_dependence="multiplicative", stdp_tagging=True, capture_gain=20.0,
+                   ltd_capture=True, ltd_capture_gain=20.0)],
+    ids=["stdp", "tagged-stdp", "multiplicative-bidirectional-capture"])
+def test_same_seed_same_activity_as_runtime(config, tmp_path):
     a, b = Culture(config, seed=3), StandaloneCulture(config, seed=3)
     la, lb = _closed_loop(a), _closed_loop(b)
     assert [t for t, _ in la] == [t for t, _ in lb] == [10.0 * k for k in range(200)]
@@ -58,6 +62,14 @@ def test_same_seed_same_activity_as_runtime(config):
     # In fact the same code and random numbers give the same spikes (same compiler arithmetic).
     if not np.array_equal(ca, cb):
         pytest.skip("not bit-identical here (compiler floating point); distribution checked")
+    # ... and the plasticity code too: the same weights (and tags) at the end.
+    a.save(tmp_path / "a.npz")
+    b.save(tmp_path / "b.npz")
+    with np.load(tmp_path / "a.npz") as za, np.load(tmp_path / "b.npz") as zb:
+        for var in ("w", "tag"):
+            key = f"state::culture_synapses_ee::{var}"
+            if key in za.files or key in zb.files:
+                np.testing.assert_allclose(zb[key], za[key], rtol=1e-9, atol=1e-12)
 
 
 def test_stimulus_response_matches_runtime():

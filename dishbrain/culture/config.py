@@ -18,7 +18,10 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from envs.config import Config, check_bool, check_int, check_number
+from envs.config import Config, check_bool, check_choice, check_int, check_number
+
+#: CultureConfig.stdp_weight_dependence: Song et al. 2000 / van Rossum, Bi & Turrigiano 2000.
+STDP_WEIGHT_DEPENDENCES = ("additive", "multiplicative")
 
 
 @dataclass(frozen=True)
@@ -100,6 +103,17 @@ class CultureConfig(Config):
     # A+ as a fraction of g_ee_max_per_ms (Song et al. 2000: 0.005), and A- / A+ (1.05).
     stdp_a_plus: float = 0.005
     stdp_a_minus_ratio: float = 1.05
+    # Weight dependence of STDP. "additive" (Song et al. 2000, the default): both steps fixed, so
+    # under uncorrelated firing the weights split towards the hard bounds (entry 4 of
+    # docs/learning.md: 50 % of E->E synapses at 0 after 20 minutes). "multiplicative" (van
+    # Rossum, Bi & Turrigiano 2000, J Neurosci 20:8812): the LTP step stays A+, independent of
+    # w, the LTD step becomes A- * w / g_ee_per_ms, i.e. proportional to the weight and equal to
+    # the additive one at the initial mean weight (Bi & Poo 1998 measured a relative depression
+    # independent of the synapse's initial strength, the relative potentiation falling with it).
+    # Uncorrelated pairing then has a stable fixed point w* = g_ee_per_ms * A+ tau+ / (A- tau-)
+    # (= g_ee_per_ms / 1.05 at the defaults) and the weights stay unimodal around it. Applies to
+    # the tag's LTD term as well when stdp_tagging is on.
+    stdp_weight_dependence: str = "additive"
     # Tagged STDP (synaptic tagging and capture; Frey & Morris 1997, Nature 385:533; Redondo &
     # Morris 2011, Nat Rev Neurosci 12:17; the eligibility trace of Izhikevich 2007, Cereb Cortex
     # 17:2443): with stdp_tagging on, the pair-STDP increments above do not change the weight at
@@ -116,6 +130,35 @@ class CultureConfig(Config):
     capture_threshold: float = 6.0
     capture_tau_ms: float = 100.0
     capture_gain: float = 1.0
+    # Bidirectional, frequency-dependent capture (issue 17, Stage 2; acts only with stdp_tagging and
+    # stdp_enabled on, like the tags it captures). Beside
+    # the high-frequency capture above (LTP after a tetanus, Bliss & Lomo 1973), a tag is
+    # captured as depression after low-frequency presynaptic firing (LTD after 1-5 Hz
+    # stimulation: Dudek & Bear 1992, PNAS 89:4363; low-frequency stimulation shortly after an
+    # induction reverses not-yet-consolidated potentiation, "depotentiation": Staubli & Lynch
+    # 1990, Brain Res 513:113; Zhou, Tao & Poo 2003, Science 300:1953): on a presynaptic spike
+    # whose neuron's slow trace lf (+1 per spike, decay ltd_capture_tau_ms) is at or above
+    # ltd_capture_threshold while its fast trace hf is below ltd_capture_hf_max, the positive
+    # part of the tag is removed from the weight (w -= ltd_capture_gain * max(tag, 0)) and the
+    # tag is cleared. One presynaptic rate decides the sign, a BCM-like threshold (Bienenstock,
+    # Cooper & Munro 1982, J Neurosci 2:32; the frequency-response curve measured by Dudek &
+    # Bear 1992: depression at 1-3 Hz, none near 10 Hz, potentiation at >= 50 Hz): sustained
+    # firing at low frequency depresses, a tetanus potentiates, sparse firing (lf below
+    # ltd_capture_threshold) and firing in between (bursts, ~10-50 Hz) do neither. Local: the
+    # synapse's tag and its presynaptic neuron's two spike traces, nothing from the game.
+    ltd_capture: bool = False
+    # ~1 s: the window over which the firing rate is read (Dudek & Bear's effect depends on the
+    # number and frequency of pulses over seconds to minutes; 1 s is the tag's own time scale).
+    ltd_capture_tau_ms: float = 1000.0
+    # lf >= 3: about 3 or more spikes within the last ~1-2 s (>= ~2-3 Hz sustained), above the
+    # culture's mean rate (~1.5 Hz), within Dudek & Bear's 1-5 Hz depression range.
+    ltd_capture_threshold: float = 3.0
+    ltd_capture_gain: float = 1.0
+    # hf < 1.5 at the spike: the previous spike >= ~70 ms before (a regular train below ~9 Hz:
+    # hf = 1 / (1 - exp(-1 / (f tau))) with tau = capture_tau_ms), so the first spikes of a
+    # tetanus or a burst, whose hf is already >= 1.5 by the second spike, never depress; Dudek &
+    # Bear 1992 found depression after 1-3 Hz and no change near 10 Hz.
+    ltd_capture_hf_max: float = 1.5
 
     # Homeostatic synaptic scaling (Turrigiano et al. 1998): slow (rate estimated over a minute,
     # weights scaled by at most ~0.2% per second), to hold the firing rate against STDP's drift.
@@ -181,7 +224,8 @@ class CultureConfig(Config):
         if self.g_ee_max_per_ms < self.g_ee_per_ms:
             raise ValueError(f"CultureConfig.g_ee_max_per_ms must be in [g_ee_per_ms="
                              f"{self.g_ee_per_ms}, 10.0], got {self.g_ee_max_per_ms!r}")
-        for name in ("stp_enabled", "stdp_enabled", "homeostasis_enabled", "stdp_tagging"):
+        for name in ("stp_enabled", "stdp_enabled", "homeostasis_enabled", "stdp_tagging",
+                     "ltd_capture"):
             check_bool(self, name, getattr(self, name))
         check_number(self, "stp_dep_u", self.stp_dep_u, 1e-3, 1.0, numpy=True)
         check_number(self, "stp_dep_tau_rec_ms", self.stp_dep_tau_rec_ms, 1.0, 1e5, numpy=True)
@@ -196,6 +240,14 @@ class CultureConfig(Config):
         check_number(self, "capture_threshold", self.capture_threshold, 1.0, 1000.0, numpy=True)
         check_number(self, "capture_tau_ms", self.capture_tau_ms, 1.0, 1e5, numpy=True)
         check_number(self, "capture_gain", self.capture_gain, 0.0, 1e4, numpy=True)
+        check_choice(self, "stdp_weight_dependence", self.stdp_weight_dependence,
+                     STDP_WEIGHT_DEPENDENCES)
+        check_number(self, "ltd_capture_tau_ms", self.ltd_capture_tau_ms, 1.0, 1e6, numpy=True)
+        check_number(self, "ltd_capture_threshold", self.ltd_capture_threshold, 0.5, 1000.0,
+                     numpy=True)
+        check_number(self, "ltd_capture_gain", self.ltd_capture_gain, 0.0, 1e4, numpy=True)
+        check_number(self, "ltd_capture_hf_max", self.ltd_capture_hf_max, 1.0, 1000.0,
+                     lo_open=True, numpy=True)
         check_number(self, "homeostasis_target_hz", self.homeostasis_target_hz, 0.01, 100.0,
                      numpy=True)
         check_number(self, "homeostasis_tau_s", self.homeostasis_tau_s, 0.1, 1e6, numpy=True)

@@ -240,6 +240,54 @@ TAGGED_EE_ON_POST = """
 tag = tag + A_plus * apre
 """
 
+# Weight-dependent STDP (CultureConfig.stdp_weight_dependence = "multiplicative", van Rossum, Bi &
+# Turrigiano 2000): the LTD step scales with w / w_ref (w_ref = the initial mean weight), the LTP
+# step does not. The same for the tag's LTD term.
+LTD_ADDITIVE = "A_minus * apost_post * exp((t_last_post - t) / tau_minus)"
+LTD_MULTIPLICATIVE = "A_minus * (w / w_ref) * apost_post * exp((t_last_post - t) / tau_minus)"
+
+# Bidirectional capture (CultureConfig.ltd_capture): a slow presynaptic trace lf; a presynaptic
+# spike with lf at or above its threshold and the fast trace hf below ltd_capture_hf_max (the
+# spikes are spaced, not a burst or a tetanus) removes the tag's positive part from the weight
+# and clears the tag.
+LTD_CAPTURE_NEURON_VARIABLES = "lf : 1\n"
+LTD_CAPTURE_NEURON_RESET = "lf = lf * exp((t_last - t) / tau_ltd_capture) + 1\n"
+LTD_CAPTURE_ON_PRE = """
+depress = int(lf_pre >= ltd_capture_threshold) * int(hf_pre < ltd_capture_hf_max) * (1 - capture)
+w = w + depress * (clip(w - ltd_capture_gain * 0.5 * (tag + abs(tag)), w_min, w_max) - w)
+tag = tag * (1 - capture) * (1 - depress)
+"""
+
+
+def ee_code(config: CultureConfig) -> dict[str, str]:
+    """The E->E synapses' and the neurons' plasticity code for a configuration.
+
+    Keys: ``model``, ``on_pre``, ``on_post`` (the E->E Synapses), ``neuron_variables`` and
+    ``neuron_reset`` (prepended to the neurons' own). The default configuration gets exactly the
+    module's EE_* strings, so its generated code is unchanged by the options.
+    """
+    cfg = config
+    tagging = cfg.stdp_tagging and cfg.stdp_enabled
+    multiplicative = cfg.stdp_weight_dependence == "multiplicative"
+    if not tagging:
+        on_pre = EE_ON_PRE
+        if multiplicative:
+            on_pre = on_pre.replace(LTD_ADDITIVE, LTD_MULTIPLICATIVE)
+        return {"model": EE_SYNAPSE_MODEL, "on_pre": on_pre, "on_post": EE_ON_POST,
+                "neuron_variables": "", "neuron_reset": ""}
+    on_pre = TAGGED_EE_ON_PRE
+    if multiplicative:
+        on_pre = on_pre.replace(LTD_ADDITIVE, LTD_MULTIPLICATIVE)
+    variables, reset = TAGGING_NEURON_VARIABLES, TAGGING_NEURON_RESET
+    if cfg.ltd_capture:
+        # The tag is cleared once, after the LTD capture has read it.
+        on_pre = on_pre.replace("tag = tag * (1 - capture)\n", "") + LTD_CAPTURE_ON_PRE
+        variables += LTD_CAPTURE_NEURON_VARIABLES
+        reset += LTD_CAPTURE_NEURON_RESET
+    return {"model": TAGGED_EE_SYNAPSE_MODEL, "on_pre": on_pre, "on_post": TAGGED_EE_ON_POST,
+            "neuron_variables": variables, "neuron_reset": reset}
+
+
 HOMEOSTASIS_CODE = """
 r_post = rate_est_post * exp((t_last_post - t) / tau_homeo)
 w = clip(w * (1 + homeo_rate * (homeo_target - r_post) / homeo_target), w_min, w_max)
@@ -340,6 +388,11 @@ def model_namespace(config: CultureConfig, seed: int) -> dict:
         "tau_capture": cfg.capture_tau_ms * ms,
         "capture_threshold": float(cfg.capture_threshold),
         "capture_gain": float(cfg.capture_gain),
+        "w_ref": float(cfg.g_ee_per_ms) if cfg.g_ee_per_ms > 0 else float(cfg.g_ee_max_per_ms),
+        "tau_ltd_capture": cfg.ltd_capture_tau_ms * ms,
+        "ltd_capture_threshold": float(cfg.ltd_capture_threshold),
+        "ltd_capture_gain": float(cfg.ltd_capture_gain),
+        "ltd_capture_hf_max": float(cfg.ltd_capture_hf_max),
         "w_min": 0.0,
         "w_max": float(cfg.g_ee_max_per_ms),
         "tau_homeo": cfg.homeostasis_tau_s * second,
@@ -377,10 +430,10 @@ class CultureNetwork:
         self.clock = Clock(cfg.dt_ms * ms, name="culture_clock")
         self.noise_clock = Clock(cfg.noise_interval_ms * ms, name="culture_noise_clock")
 
-        tagging = cfg.stdp_tagging and cfg.stdp_enabled
-        G = NeuronGroup(n, NEURON_VARIABLES + (TAGGING_NEURON_VARIABLES if tagging else ""),
+        code = ee_code(cfg)
+        G = NeuronGroup(n, NEURON_VARIABLES + code["neuron_variables"],
                         threshold=NEURON_THRESHOLD,
-                        reset=(TAGGING_NEURON_RESET if tagging else "") + NEURON_RESET,
+                        reset=code["neuron_reset"] + NEURON_RESET,
                         clock=self.clock, name="culture_neurons")
         G.run_regularly(NEURON_UPDATE, clock=self.clock, when="groups",
                         name="culture_integrate")
@@ -408,9 +461,8 @@ class CultureNetwork:
         ee = st.is_excitatory[st.pre] & st.is_excitatory[st.post]
         self.ee_index = np.flatnonzero(ee)
         self.static_index = np.flatnonzero(~ee)
-        S_ee = Synapses(G, G, model=TAGGED_EE_SYNAPSE_MODEL if tagging else EE_SYNAPSE_MODEL,
-                        on_pre=TAGGED_EE_ON_PRE if tagging else EE_ON_PRE,
-                        on_post=TAGGED_EE_ON_POST if tagging else EE_ON_POST,
+        S_ee = Synapses(G, G, model=code["model"], on_pre=code["on_pre"],
+                        on_post=code["on_post"],
                         clock=self.clock, name="culture_synapses_ee")
         S_st = Synapses(G, G, model=STATIC_SYNAPSE_MODEL, on_pre=STATIC_ON_PRE,
                         clock=self.clock, name="culture_synapses_static")

@@ -113,11 +113,17 @@ def mapping_table(trace: np.ndarray, court_height: float) -> None:
         print(f"{q:>7}  {top - bottom:+10.3f}  " + " ".join(f"{x:+.2f}" for x in per_band))
 
 
-def add_shaping(agent, min_interval_ms: float) -> dict:
-    """Dense predictable feedback whenever the paddle pushes towards an approaching ball."""
+def add_shaping(agent, min_interval_ms: float, lf_ms: float = 0.0) -> dict:
+    """Dense predictable feedback whenever the paddle pushes towards an approaching ball.
+
+    lf_ms > 0: also the miss's unpredictable train (its amplitude and 5 Hz Poisson pulses on
+    the sensory electrodes, FeedbackConfig's values) for lf_ms whenever it pushes away from it,
+    under the same minimum interval (entry 11: the upper bound of bidirectional capture).
+    """
     from envs.pong import ACTION_DOWN, ACTION_UP, OBS_BALL_X, OBS_BALL_Y, OBS_IN_PLAY, OBS_PADDLE_Y
-    state = {"last_ms": -np.inf, "count": 0}
+    state = {"last_ms": -np.inf, "count": 0, "lf_count": 0}
     learn = agent.learn
+    rng = np.random.default_rng(12345)
 
     def shaped(self, obs, action, reward, next_obs, terminated, truncated, info):
         learn(obs, action, reward, next_obs, terminated, truncated, info)
@@ -126,8 +132,20 @@ def add_shaping(agent, min_interval_ms: float) -> dict:
                 or t - state["last_ms"] < min_interval_ms or next_obs[OBS_BALL_X] >= 0.5):
             return
         want_up = next_obs[OBS_BALL_Y] < next_obs[OBS_PADDLE_Y]
+        c = self.feedback.config
+        if lf_ms > 0 and ((action == ACTION_UP and not want_up)
+                          or (action == ACTION_DOWN and want_up)):
+            sensory = list(self.culture.mea.sensory)
+            n = min(c.unpredictable_electrodes, len(sensory))
+            picked = set(rng.choice(len(sensory), size=n, replace=False).tolist())
+            self.encoder.stop(self.culture)
+            self.culture.stimulate([e for k, e in enumerate(sensory) if k in picked],
+                                   c.unpredictable_amplitude_mv, c.unpredictable_rate_hz / n,
+                                   lf_ms, random_timing=True)
+            self.feedback._record("unpredictable", t, lf_ms)
+            state["last_ms"] = t
+            state["lf_count"] += 1
         if (action == ACTION_UP and want_up) or (action == ACTION_DOWN and not want_up):
-            c = self.feedback.config
             self.encoder.stop(self.culture)
             self.culture.stimulate(list(self.culture.mea.sensory), c.predictable_amplitude_mv,
                                    c.predictable_rate_hz, c.predictable_duration_ms,
@@ -156,14 +174,15 @@ def cmd_play(a) -> None:
         decoder_config=json.loads(a.decoder) if a.decoder else None,
         mea_config=json.loads(a.mea) if a.mea and a.state_in is None else None,
         state_out=f"{stem}.npz")
-    shaping = add_shaping(agent, a.shaping) if a.shaping > 0 else None
+    shaping = add_shaping(agent, a.shaping, a.shaping_lf) if a.shaping > 0 else None
     start = time.perf_counter()
     log = f"{stem}.jsonl"
     play_session(agent, log_path=log, minutes=a.minutes, seed=a.seed, condition=a.condition,
                  progress=False, wrappers=[trace_wrapper(log, agent)])
     print(f"{stem}: {a.minutes} game min in {time.perf_counter() - start:.0f} s, "
           f"culture {agent.culture.firing_rate_hz():.2f} Hz, layout {agent.decoder.layout}"
-          + (f", {shaping['count']} shaping trains" if shaping else ""))
+          + (f", {shaping['count']} shaping trains" if shaping else "")
+          + (f", {shaping['lf_count']} low-frequency trains" if shaping and a.shaping_lf else ""))
     _, trace = read_trace(log)
     from envs.pong import PongConfig
     mapping_table(trace, PongConfig().court_height)
@@ -258,9 +277,45 @@ def cmd_probe(a) -> None:
                        if s.size else 0.0)
         return np.array(out)
 
+    # The bidirectional capture's LTD condition (CultureConfig.ltd_capture) at each excitatory
+    # spike: slow trace lf (tau 1 s) >= theta and fast trace hf (tau 100 ms) < 1.5, both with the
+    # spike itself counted. Events per excitatory neuron per second, in each kind of window.
+    def traces_at_spikes(tau):
+        out = np.zeros(t.size)
+        order = np.lexsort((t, i))
+        ts, ns = t[order], i[order]
+        val = np.zeros(t.size)
+        for k in range(ts.size):
+            if k and ns[k] == ns[k - 1]:
+                val[k] = val[k - 1] * np.exp(-(ts[k] - ts[k - 1]) / tau) + 1.0
+            else:
+                val[k] = 1.0
+        out[order] = val
+        return out
+
+    lf_at, hf_at = traces_at_spikes(1000.0), traces_at_spikes(100.0)
+    windows_ltd = [("spontaneous 0-5 s", [(0.0, 5000.0)])]
+    windows_ltd.append(("hits (0.3 s each)", [(t0, t0 + 300.0) for t0, k in rng_events
+                                              if k == "hit"]))
+    windows_ltd.append(("misses (4 s each)", [(t0, t0 + 4000.0) for t0, k in rng_events
+                                              if k == "miss"]))
+    windows_ltd.append(("after misses", [(t0 + 4000.0, t0 + 6000.0) for t0, k in rng_events
+                                         if k == "miss"]))
+    print("LTD-capture events (lf >= theta, hf < 1.5) per excitatory neuron per s")
+    print("window              rate Hz  theta=2   3      4      5")
+    for label, spans in windows_ltd:
+        inw = np.zeros(t.size, bool)
+        for lo, hi in spans:
+            inw |= (t >= lo) & (t < hi)
+        secs = sum(hi - lo for lo, hi in spans) / 1e3
+        sel = inw & exc[i]
+        cells = [np.sum(sel & (lf_at >= th) & (hf_at < 1.5)) / exc.sum() / secs
+                 for th in (2, 3, 4, 5)]
+        print(f"{label:19} {np.sum(sel) / exc.sum() / secs:7.2f}  "
+              + " ".join(f"{x:6.3f}" for x in cells))
     print("neurons  tau ms  event            mean   p90   p99   >=4    >=6")
     for name, mask in (("sensory", sens), ("all exc", exc)):
-        for tau in (30.0, 100.0):
+        for tau in (30.0, 100.0, 1000.0):
             rows = [("spontaneous burst", burst_at - 100.0, burst_at + 300.0)]
             rows += [(f"{kind} at {t0 / 1e3:.0f} s", t0, t0 + (300.0 if kind == "hit" else 4000.0))
                      for t0, kind in rng_events[:3] + rng_events[8:10]]
@@ -283,6 +338,8 @@ def main() -> None:
     q.add_argument("--state-in", default=None)
     q.add_argument("--mea", default="", help="MEAConfig fields as JSON (a new culture's array)")
     q.add_argument("--shaping", type=float, default=0.0, metavar="MS")
+    q.add_argument("--shaping-lf", type=float, default=0.0, metavar="MS",
+                   help="with --shaping: the miss's train for MS ms after each push away")
     q.add_argument("--tag", default="play")
     q.add_argument("--out", default="runs/notebook")
     q.set_defaults(run=cmd_play)

@@ -1,0 +1,163 @@
+"""Issue 17's plasticity options on the runtime backend: weight-dependent (multiplicative) STDP
+and bidirectional, frequency-dependent capture of tags (`CultureConfig.stdp_weight_dependence`,
+`ltd_capture`). The compiled backend runs the same equations (tests/test_culture_standalone.py).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from dishbrain.culture import Culture, CultureConfig, model
+
+QUIET = CultureConfig(n_neurons=200, noise_exc_sigma_mv=0.0, noise_inh_sigma_mv=0.0,
+                      homeostasis_enabled=False)
+MULT = dataclasses.replace(QUIET, stdp_weight_dependence="multiplicative")
+BIDIR = dataclasses.replace(QUIET, stdp_tagging=True, capture_gain=10.0, ltd_capture=True,
+                            ltd_capture_gain=10.0)
+
+
+def spike_forcer(culture, schedule):
+    """A tick callback (tick_ms = dt): the neurons of schedule[t_ms] spike in that step."""
+    v = culture._b.neurons.variables["v"].get_value()
+    plan = {round(t / culture.config.dt_ms): list(n) for t, n in schedule.items()}
+
+    def tick(t_ms, counts):
+        k = round(t_ms / culture.config.dt_ms)
+        if k in plan:
+            v[plan[k]] = 0.05   # 50 mV, in volts
+    return tick
+
+
+def _ee_synapse(c):
+    """The first E->E synapse: its index in synapses_ee (0), pre, post and delay (ms)."""
+    st = c.structure
+    k = int(c._b.ee_index[0])
+    return 0, int(st.pre[k]), int(st.post[k]), float(st.delay_ms[k])
+
+
+def _pairings(c, pre, post, delay, start_ms, n_pairs, lag_ms, every_ms):
+    """n_pairs pairings; lag_ms > 0: post lag_ms after the presynaptic spike's arrival."""
+    dt = c.config.dt_ms
+    schedule = {}
+    for p in range(n_pairs):
+        t_pre = start_ms + every_ms * p
+        arrival = t_pre + round(delay / dt) * dt
+        schedule.setdefault(t_pre, []).append(pre)
+        schedule.setdefault(arrival + lag_ms, []).append(post)
+    return schedule
+
+
+def test_options_are_off_by_default_and_leave_the_default_code_unchanged():
+    cfg = CultureConfig()
+    assert cfg.stdp_weight_dependence == "additive" and not cfg.ltd_capture
+    code = model.ee_code(cfg)
+    assert code == {"model": model.EE_SYNAPSE_MODEL, "on_pre": model.EE_ON_PRE,
+                    "on_post": model.EE_ON_POST, "neuron_variables": "", "neuron_reset": ""}
+    tagged = model.ee_code(dataclasses.replace(cfg, stdp_tagging=True))
+    assert tagged["on_pre"] == model.TAGGED_EE_ON_PRE
+    assert tagged["neuron_reset"] == model.TAGGING_NEURON_RESET
+    # ltd_capture without tagging (e.g. the Frozen condition turns tagging off) changes nothing.
+    assert model.ee_code(dataclasses.replace(cfg, ltd_capture=True)) == code
+
+
+@pytest.mark.parametrize("field,value", [("stdp_weight_dependence", "mult"),
+                                         ("ltd_capture", 1), ("ltd_capture_threshold", 0.1),
+                                         ("ltd_capture_gain", -1.0), ("ltd_capture_hf_max", 1.0),
+                                         ("ltd_capture_tau_ms", 0.0)])
+def test_bad_values_name_the_field(field, value):
+    with pytest.raises(ValueError, match=field):
+        CultureConfig(**{field: value})
+
+
+def _pair(cfg, w_start, order, n_pairs=20, lag=10.0):
+    c = Culture(cfg, seed=9)
+    k, pre, post, delay = _ee_synapse(c)
+    c._b.value(c._b.synapses_ee, "w")[k] = w_start
+    c.run(20.0 + 200.0 * n_pairs,
+          tick=spike_forcer(c, _pairings(c, pre, post, delay, 20.0, n_pairs,
+                                         lag if order == "pre_post" else -lag, 200.0)),
+          tick_ms=cfg.dt_ms)
+    return float(c._b.value(c._b.synapses_ee, "w")[k])
+
+
+def test_multiplicative_ltd_is_proportional_to_the_weight():
+    cfg, n, lag = MULT, 20, 10.0
+    step = cfg.stdp_a_plus * cfg.stdp_a_minus_ratio * cfg.g_ee_max_per_ms * np.exp(-lag / 20.0)
+    for w0 in (0.02, 0.06):
+        w1 = _pair(cfg, w0, "post_pre", n, lag)
+        # Each pairing removes the same fraction step / g_ee of the weight.
+        assert w1 / w0 == pytest.approx((1 - step / cfg.g_ee_per_ms) ** n, rel=0.01)
+    # Additive: the same absolute step whatever the weight.
+    assert 0.06 - _pair(QUIET, 0.06, "post_pre", n, lag) == pytest.approx(n * step, rel=0.05)
+    assert 0.02 - _pair(QUIET, 0.02, "post_pre", n, lag) == pytest.approx(n * step, rel=0.05)
+
+
+def test_multiplicative_ltp_does_not_depend_on_the_weight():
+    cfg, n, lag = MULT, 20, 10.0
+    step = cfg.stdp_a_plus * cfg.g_ee_max_per_ms * np.exp(-lag / cfg.stdp_tau_plus_ms)
+    for w0 in (0.02, 0.05):
+        assert _pair(cfg, w0, "pre_post", n, lag) - w0 == pytest.approx(n * step, rel=0.05)
+
+
+def _tagged_culture(cfg):
+    """A culture with a positive tag on synapse 0 (5 pre->post pairings); (c, k, pre, tag, t)."""
+    c = Culture(cfg, seed=9)
+    k, pre, post, delay = _ee_synapse(c)
+    # Pairings 400 ms apart: the presynaptic slow trace stays below 3 (1 / (1 - e^-0.4) = 3.0
+    # only in the limit), so the pairings themselves do not depress.
+    c.run(2000.0, tick=spike_forcer(c, _pairings(c, pre, post, delay, 20.0, 5, 10.0, 400.0)),
+          tick_ms=cfg.dt_ms)
+    tag = float(c._b.value(c._b.synapses_ee, "tag")[k])
+    assert tag > 0
+    return c, k, pre, delay, tag, 20.0 + 4 * 400.0 + delay + 10.0
+
+
+def test_low_frequency_presynaptic_firing_captures_the_tag_as_depression():
+    cfg = BIDIR
+    c, k, pre, delay, tag, t_tag = _tagged_culture(cfg)
+    w0 = float(c._b.value(c._b.synapses_ee, "w")[k])
+    # 4 Hz (250 ms apart, hf ~1.08 < 1.5): lf = 1, 1.78, 2.39, 2.86, 3.23 (plus what is left
+    # of the pairings' spikes) reaches 3 by the 5th spike at the latest; that spike's arrival
+    # removes the tag from the weight and clears the tag.
+    start = c.t_ms + 100.0
+    c.run(1500.0, tick=spike_forcer(c, {start + 250.0 * n: [pre] for n in range(5)}),
+          tick_ms=cfg.dt_ms)
+    w1 = float(c._b.value(c._b.synapses_ee, "w")[k])
+    tags = c._b.value(c._b.synapses_ee, "tag")
+    lf = float(c._b.value(c._b.neurons, "lf")[pre])
+    assert lf >= cfg.ltd_capture_threshold
+    # Depression by gain x the tag, decayed to the arrival of one of the train's spikes.
+    lo = cfg.ltd_capture_gain * tag * np.exp(-(start + 1000.0 + delay - t_tag) / cfg.tag_tau_ms)
+    hi = cfg.ltd_capture_gain * tag * np.exp(-(start + delay - t_tag) / cfg.tag_tau_ms)
+    assert lo * 0.9 <= w0 - w1 <= hi * 1.05
+    assert abs(float(tags[k])) < 0.05 * tag
+
+
+def test_a_tetanus_still_captures_as_potentiation_with_ltd_capture_on():
+    cfg = BIDIR
+    c, k, pre, delay, tag, t_tag = _tagged_culture(cfg)
+    w0 = float(c._b.value(c._b.synapses_ee, "w")[k])
+    # 100 Hz: hf >= 1.5 from the 2nd spike, so no depression; the 8th spike captures (entry 3).
+    start = c.t_ms + 100.0
+    c.run(300.0, tick=spike_forcer(c, {start + 10.0 * n: [pre] for n in range(10)}),
+          tick_ms=cfg.dt_ms)
+    w1 = float(c._b.value(c._b.synapses_ee, "w")[k])
+    expected = cfg.capture_gain * tag * np.exp(-(start + 70.0 - t_tag) / cfg.tag_tau_ms)
+    assert w1 - w0 == pytest.approx(expected, rel=0.1)
+
+
+def test_sparse_or_bursty_presynaptic_firing_neither_depresses_nor_potentiates():
+    cfg = BIDIR
+    # After 2 s the pairings' part of lf has decayed to ~0.3. Sparse: lf stays < 3; two 50 Hz
+    # bursts: lf >= 3 only within the second burst, where hf >= 1.5 (and < 6).
+    for spikes in ([0.0, 700.0, 1400.0], [0.0, 20.0, 40.0, 1000.0, 1020.0, 1040.0]):
+        c, k, pre, delay, tag, t_tag = _tagged_culture(cfg)
+        w0 = float(c._b.value(c._b.synapses_ee, "w")[k])
+        start = c.t_ms + 2000.0
+        c.run(3600.0, tick=spike_forcer(c, {start + s: [pre] for s in spikes}),
+              tick_ms=cfg.dt_ms)
+        assert float(c._b.value(c._b.synapses_ee, "w")[k]) == w0
+        assert float(c._b.value(c._b.synapses_ee, "tag")[k]) > 0
