@@ -42,13 +42,12 @@ Modes (`DecoderConfig.mode`):
 
 from __future__ import annotations
 
-from envs.config import Config, check_choice, check_int, check_number
-
 import math
 from dataclasses import dataclass
 
 import numpy as np
 
+from envs.config import Config, check_choice, check_int, check_number
 from envs.pong import ACTION_DOWN, ACTION_STAY, ACTION_UP
 
 DECODER_MODES = ("difference", "linear", "contrast")

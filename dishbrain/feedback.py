@@ -41,14 +41,14 @@ it gives: `last_feedback` = (kind, t_ms) with kind "predictable" or "unpredictab
 
 from __future__ import annotations
 
-from envs.config import Config, check_int, check_number
-
 import collections
 import math
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from envs.config import Config, check_int, check_number
 
 #: How many feedback events a rule remembers (a 20-minute session has a few hundred).
 HISTORY = 10_000

@@ -396,8 +396,8 @@ def format_table(summary: dict) -> str:
                  f"{f(summary['grip'], '+.3f')} (means over {summary['n']} seeds)")
     lines.append(f"gate (ARL toward >= {gate['arl_toward_min']}, against <= "
                  f"{gate['arl_against_max']}, 8+ seeds, 5+ min): "
-                 f"{'met' if gate['met'] else 'not met'} (ARL toward {f(summary['arl_toward'], '.2f')}, "
-                 f"against {f(summary['arl_against'], '.2f')})")
+                 f"{'met' if gate['met'] else 'not met'} (ARL toward "
+                 f"{f(summary['arl_toward'], '.2f')}, against {f(summary['arl_against'], '.2f')})")
     return "\n".join(lines)
 
 
@@ -487,7 +487,7 @@ def run_grip(config: GripConfig, run_dir: str | Path | None = None, workers: int
     try:
         if workers <= 1 or len(todo) <= 1:
             for seed, arm in todo:
-                record(seed, arm, lambda: play_arm(config, seed, arm, run_dir))
+                record(seed, arm, lambda s=seed, a=arm: play_arm(config, s, a, run_dir))
         else:
             for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
                 os.environ.setdefault(var, "1")

@@ -5,8 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dishbrain.feedback import (FeedbackConfig, FreeEnergyFeedback, NoFeedback, RestCondition,
-                                SilentFeedback, make_feedback)
+from dishbrain.feedback import (
+    FeedbackConfig,
+    FreeEnergyFeedback,
+    NoFeedback,
+    RestCondition,
+    SilentFeedback,
+    make_feedback,
+)
 from dishbrain.mea import MEA
 from envs.pong import PongConfig
 

@@ -9,8 +9,16 @@ import math
 import numpy as np
 import pytest
 
-from dishbrain.grip import (ARMS, GripConfig, edit_weights, grip_ratio, load_grip_toml,
-                            push_map, run_grip, summarize)
+from dishbrain.grip import (
+    ARMS,
+    GripConfig,
+    edit_weights,
+    grip_ratio,
+    load_grip_toml,
+    push_map,
+    run_grip,
+    summarize,
+)
 
 TINY = {"n_neurons": 100, "decoder_config": {"mode": "contrast", "dead_band": 0.0}}
 
