@@ -230,7 +230,8 @@ def main() -> None:
             results[n] = [statistics.median(x) for x in (ours, bound, ours_cpu, bound_cpu)]
             print(f"N={n}: median wall ours {results[n][0]:.3f} s, bound {results[n][1]:.3f} s; "
                   f"median CPU ours {results[n][2]:.3f} s, bound {results[n][3]:.3f} s; "
-                  f"{load_text()}", flush=True)
+                  f"{load_text()}; N={n} fraction_of_bound={results[n][1] / results[n][0]:.2f} "
+                  f"cpu_fraction_of_bound={results[n][3] / results[n][2]:.2f}", flush=True)
     print(f"summary ({load_text()}):")
     for n, (ours_s, bound_s, ours_cpu_s, bound_cpu_s) in results.items():
         print(f"N={n} fraction_of_bound={bound_s / ours_s:.2f} "

@@ -324,11 +324,13 @@ def main() -> None:
             r = time_ours(n, args.seconds)
             ours.append(r)
             print(f"  N={n} run {k + 1}: ours {r['wall_s']:.3f} s ({r['realtime_factor']:.2f}x "
-                  f"real time, {r['firing_rate_hz']:.2f} Hz); {load_text()}", flush=True)
+                  f"real time, CPU {r['cpu_s']:.3f} s, {r['firing_rate_hz']:.2f} Hz); "
+                  f"{load_text()}", flush=True)
             q = time_nest(n, args.seconds, args.scale_ms)
             ref.append(q)
             print(f"  N={n} run {k + 1}: NEST {q['wall_s']:.3f} s ({q['realtime_factor']:.2f}x "
-                  f"real time, {q['firing_rate_hz']:.2f} Hz); {load_text()}", flush=True)
+                  f"real time, CPU {q['cpu_s']:.3f} s, {q['firing_rate_hz']:.2f} Hz); "
+                  f"{load_text()}", flush=True)
         ours_s = statistics.median(r["wall_s"] for r in ours)
         ref_s = statistics.median(q["wall_s"] for q in ref)
         rate_ours = statistics.median(r["firing_rate_hz"] for r in ours)
@@ -338,8 +340,9 @@ def main() -> None:
                       statistics.median(q["cpu_s"] for q in ref))
         print(f"N={n}: median ours {ours_s:.3f} s, NEST {ref_s:.3f} s; rates ours "
               f"{rate_ours:.2f} Hz, NEST {rate_ref:.2f} Hz ({100 * match:.0f} % apart"
-              f"{'' if match <= 0.10 else ', NOT matched within 10 %: refit with --fit'})",
-              flush=True)
+              f"{'' if match <= 0.10 else ', NOT matched within 10 %: refit with --fit'}); "
+              f"N={n} ratio_vs_nest={ref_s / ours_s:.1f} "
+              f"cpu_ratio_vs_nest={results[n][3] / results[n][2]:.1f}", flush=True)
     print(f"summary ({load_text()}):")
     for n, (ours_s, ref_s, ours_cpu, ref_cpu) in results.items():
         print(f"N={n} ratio_vs_nest={ref_s / ours_s:.1f} "
