@@ -225,6 +225,17 @@ class Loop:
         self.train = (ch, rate, now, now + count / rate)
 
 
+def first_read(neurons, frames: int, tries: int = 10):
+    """The first read, retried: a simulator may take longer than cl-sdk's 30 s to start
+    producing data (on a CL1 data flows at once)."""
+    for attempt in range(tries):
+        try:
+            return neurons.read(frames, None)
+        except TimeoutError:
+            if attempt == tries - 1:
+                raise
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--minutes", type=float, default=20.0, help="game time (default 20)")
@@ -263,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
     restarts = 0
     with cl.open() as neurons:
         app.neurons = neurons
-        neurons.read(TICKS_PER_SECOND * 250, None)   # 1 s before the game: the array settles
+        first_read(neurons, 25_000)                       # 1 s before: the array settles
         while app.step < n_ticks:
             try:
                 for tick in neurons.loop(TICKS_PER_SECOND, stop_after_ticks=n_ticks - app.step):

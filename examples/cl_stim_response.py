@@ -28,6 +28,17 @@ def neighbours(channel: int) -> list[int]:
             if (dr or dc) and 0 <= r + dr < GRID and 0 <= c + dc < GRID]
 
 
+def first_read(neurons, frames: int, tries: int = 10):
+    """The first read, retried: a simulator may take longer than cl-sdk's 30 s to start
+    producing data (on a CL1 data flows at once)."""
+    for attempt in range(tries):
+        try:
+            return neurons.read(frames, None)
+        except TimeoutError:
+            if attempt == tries - 1:
+                raise
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--channels", type=int, nargs="+", default=[18, 27, 36, 45])
@@ -45,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     after = {ch: np.zeros(64) for ch in args.channels}
     before = {ch: np.zeros(64) for ch in args.channels}
     with cl.open() as neurons:
-        neurons.read(25_000, None)                       # 1 s to settle
+        first_read(neurons, 25_000)                       # 1 s before: the array settles
         for _ in range(args.repeats):
             for ch in args.channels:
                 neurons.read(int(args.gap_ms * FRAMES_PER_MS), None)

@@ -28,6 +28,17 @@ def neighbours(channel: int) -> tuple[int, ...]:
                  if (dr or dc) and 0 <= r + dr < GRID and 0 <= c + dc < GRID)
 
 
+def first_read(neurons, frames: int, tries: int = 10):
+    """The first read, retried: cl-sdk waits 30 s for data, and on a busy machine building the
+    culture in the SDK's producer can take longer."""
+    for attempt in range(tries):
+        try:
+            return neurons.read(frames, None)
+        except TimeoutError:
+            if attempt == tries - 1:
+                raise
+
+
 @dataclass
 class ChannelResponse:
     channel: int
@@ -69,7 +80,7 @@ def evoked_response(source: str = "culture", config: dict | None = None,
     out = {ch: ChannelResponse(ch, 0, 0, 0, 0, 0, []) for ch in channels}
     try:
         with cl.open() as neurons:
-            neurons.read(int(settle_ms * FRAMES_PER_MS), None)
+            first_read(neurons, int(settle_ms * FRAMES_PER_MS))
             for _ in range(repeats):
                 for ch in channels:
                     near = set(neighbours(ch))

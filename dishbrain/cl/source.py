@@ -349,6 +349,7 @@ class CultureDataSource(SimulatorDataSource):
     # -- building the culture -----------------------------------------------------------------
     def prepare(self) -> None:
         """The one-off compile for this configuration (cached; quick once done)."""
+        import dishbrain.culture.model  # noqa: F401  (Brian2, quieted: no log files, no hook)
         from dishbrain.culture import ensure_build, ensure_compiled
 
         cfg = self.config
@@ -500,7 +501,7 @@ def _import_brian2_off_the_main_thread() -> None:
 
     signal.signal = signal_outside_main
     try:
-        import brian2  # noqa: F401
+        import dishbrain.culture.model  # noqa: F401  (Brian2, quieted: no log files, no hook)
     finally:
         signal.signal = real
 
