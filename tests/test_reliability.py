@@ -90,6 +90,10 @@ def test_sigint_at_random_points_exits_130_with_an_end_line(tmp_path):
     exit 130 within 30 s, the log's last line an end line, no process (the binary) left."""
     if not _standalone_ok():
         pytest.skip("no C++ compiler: the compiled backend is what hung")
+    # The binary for this size is built first (minutes if the cache is cold): not timed.
+    warm = _cli("play", "--agent", "culture", "--neurons", str(SMALL), "--minutes", "0.01",
+                "--quiet", "--backend", "standalone", "--out", str(tmp_path / "warm"))
+    assert warm.wait(timeout=900) == 0, warm.communicate()
     rng = random.Random(15)
     t_start = time.monotonic()
     done = 0
@@ -196,7 +200,8 @@ def _bad_files(good: Path, folder: Path) -> dict[str, Path]:
     flipped = bytearray(data)
     with zipfile.ZipFile(good) as z:  # a byte inside the first member's data
         info = z.infolist()[0]
-        at = info.header_offset + 30 + len(info.filename) + len(info.extra) + info.compress_size // 2
+        at = (info.header_offset + 30 + len(info.filename) + len(info.extra)
+              + info.compress_size // 2)
     flipped[at] ^= 0xFF
     files["bit-flipped"] = folder / "flipped.npz"
     files["bit-flipped"].write_bytes(bytes(flipped))
@@ -369,8 +374,9 @@ def test_replay_command_and_analyze_agree(tmp_path, capsys):
 
 
 def _cut_with_hits(path: Path) -> bool:
-    kinds = [k for k, _ in __import__("dishbrain.logs", fromlist=["x"]).read_session_log(path).events
-             if k in ("hit", "miss")]
+    from dishbrain.logs import read_session_log
+
+    kinds = [k for k, _ in read_session_log(path).events if k in ("hit", "miss")]
     return bool(kinds) and kinds[-1] == "hit"
 
 
