@@ -170,3 +170,24 @@ def test_cl_stim_response_prints_its_table(tmp_path, culture):
     assert out.returncode == 0, out.stderr[-3000:]
     row = [ln for ln in out.stdout.splitlines() if ln.strip().startswith("27 |")]
     assert len(row) == 1
+
+
+@needs_cl
+@pytest.mark.slow
+def test_save_state_then_state_continues_the_culture(tmp_path):
+    """The source saves the culture when it closes; a source built from that file starts where
+    it stopped (driven here through the source's own calls, as cl-sdk's producer drives it)."""
+    from dishbrain.cl import culture_source
+
+    path = tmp_path / "c.npz"
+    first = culture_source(**SMALL, frames="zeros", save_state=str(path))
+    first.open()
+    first.read(0, 12_500)                  # 0.5 s
+    first.close()
+    assert path.is_file()
+    second = culture_source(state=str(path), backend="runtime", frames="zeros")
+    second.open()
+    batch = second.read(0, 250)
+    assert second._lock.culture.t_ms >= 500.0
+    assert batch.frames is None
+    second.close()
