@@ -13,7 +13,7 @@ and at the end, its range over the run (sampled every simulated second) and the 
 ``--cold-cache`` points Brian2's Cython cache at an empty folder to time the first compile.
 
 ``--backends``: "runtime" (Brian2 runtime/Cython, ``Culture``) and/or "standalone" (compiled C++
-in lock-step with Python, ``dishbrain.culture_standalone.StandaloneCulture``), side by side. For
+in lock-step with Python, ``dishbrain.culture.standalone.StandaloneCulture``), side by side. For
 the standalone backend "compile s" is the one-off build of the binary (0.0 when cached; with
 --cold-cache into an empty cache folder), CPU s counts this process and the binary (its child),
 and the peak memory is the larger of the two processes' peaks. The load average is printed with
