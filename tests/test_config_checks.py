@@ -191,7 +191,7 @@ def test_every_config_uses_the_one_message_format():
         (EncoderConfig, "n_sensory", True, "an integer >= 1, got True"),
         (EncoderConfig, "pulse_shape", "square",
          "one of ('biphasic', 'monophasic'), got 'square'"),
-        (DecoderConfig, "mode", "vote", "one of ('difference', 'linear'), got 'vote'"),
+        (DecoderConfig, "mode", "vote", "one of ('difference', 'linear', 'contrast'), got 'vote'"),
         (DecoderConfig, "dead_band", math.inf, "a finite number >= 0, got inf"),
         (DecoderConfig, "switch_layout_after_misses", 1.0, "an integer >= 0, got 1.0"),
         (FeedbackConfig, "predictable_rate_hz", 0, "a finite number > 0, got 0"),
