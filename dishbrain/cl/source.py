@@ -242,8 +242,11 @@ class _LockStep:
                 if nz.size:
                     self.spikes.append((self.frame_of_tick(j - 1), nz, c[nz]))
             self.done = j
-            self.started = True
-            cond.notify_all()
+            if not self.started or j >= self.allowed:
+                # Wake the reader only when it has what it waits for (the run is up, or the
+                # ticks it asked for are done): a wake-up per tick would cost a thread switch.
+                self.started = True
+                cond.notify_all()
             while self.allowed <= j and not self.stopping:
                 cond.wait()
             if self.stopping:
