@@ -102,7 +102,10 @@ def test_sigint_at_random_points_exits_130_with_an_end_line(tmp_path):
             break  # a bound on a loaded machine; at least four tries always run
         out = tmp_path / f"try{attempt}"
         mark = uuid.uuid4().hex
-        proc = _cli("play", "--agent", "culture", "--neurons", str(SMALL), "--minutes", "3",
+        # 60 game minutes: longer than any delay below even on a quiet machine (a 100-neuron
+        # culture runs ~100x real time), so the signal always lands inside the session and
+        # never in the interpreter's shutdown, where SIGINT is the default action again
+        proc = _cli("play", "--agent", "culture", "--neurons", str(SMALL), "--minutes", "60",
                     "--seed", "7", "--quiet", "--backend", "standalone", "--out", str(out),
                     env_mark=mark)
         log = out / "culture-stimulus-seed7.jsonl"
