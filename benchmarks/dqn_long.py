@@ -94,7 +94,8 @@ def main() -> None:
     rnd = refs["random"]
     print(f"\nrandom  ARL {rnd.arl:.2f} ({rnd.rallies} rallies in {args.random_min:g} min)   "
           f"tracker ARL {refs['tracker'].arl:.2f} ({refs['tracker'].rallies} rallies)")
-    print(f"{'game min':>11} {'rallies':>8} {'ARL':>6} {'aces %':>7} {'long %':>7} {'ARL/random':>11}")
+    print(f"{'game min':>11} {'rallies':>8} {'ARL':>6} {'aces %':>7} {'long %':>7} "
+          f"{'ARL/random':>11}")
     for start_min, m in zip(curve.bin_starts_min, curve.bins):
         ratio = m.arl / rnd.arl if rnd.arl else math.nan
         print(f"{start_min:5g}-{start_min + args.block_min:<5g} {m.rallies:>8} {_fmt(m.arl):>6} "

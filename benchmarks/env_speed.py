@@ -39,12 +39,14 @@ def main() -> None:
     args = parser.parse_args()
     steps = int(args.minutes * 6000)
     print(f"{'path':<28}{'steps/s (median of ' + str(args.repeats) + ')':>28}")
-    print(f"{'bare PongEnv.step':<28}{statistics.median(bare_env(steps) for _ in range(args.repeats)):>28,.0f}")
+    bare = statistics.median(bare_env(steps) for _ in range(args.repeats))
+    print(f"{'bare PongEnv.step':<28}{bare:>28,.0f}")
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.agents:
             rates = []
             for r in range(args.repeats):
-                result = play_session(make_agent(name, seed=r), log_path=Path(tmp) / f"{name}{r}.jsonl",
+                result = play_session(make_agent(name, seed=r),
+                                      log_path=Path(tmp) / f"{name}{r}.jsonl",
                                       minutes=args.minutes, seed=r, progress=False)
                 rates.append(result.steps_per_s)
             print(f"{'session, ' + name:<28}{statistics.median(rates):>28,.0f}")

@@ -1,8 +1,9 @@
 """Steps per second of each deep-RL player (DQN, A2C, PPO x image, positions, stim), one core.
 
 Each player learns online for `--steps` game steps through `dishbrain.session.play_session`
-(session log included), with its default hyperparameters (agents/rl.py), torch on one thread. DQN trains only after
-`learning_starts` (1,000 steps), so its figure over 5,000 steps is ~20% above its steady rate.
+(session log included), with its default hyperparameters (agents/rl.py), torch on one thread.
+DQN trains only after `learning_starts` (1,000 steps), so its figure over 5,000 steps is ~20%
+above its steady rate.
 
     python benchmarks/rl_speed.py --steps 5000
 """
@@ -18,7 +19,8 @@ from pathlib import Path
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=5000, help="game steps per player (default 5000)")
+    parser.add_argument("--steps", type=int, default=5000,
+                        help="game steps per player (default 5000)")
     parser.add_argument("--algorithms", default="dqn,a2c,ppo")
     parser.add_argument("--designs", default="positions,stim,image")
     parser.add_argument("--seed", type=int, default=0)
@@ -45,8 +47,8 @@ def main() -> None:
                                       minutes=minutes, seed=args.seed, progress=False,
                                       agent_config=agent.config_dict)
                 wall = time.perf_counter() - start
-                print(f"{agent.name:<16} {result.steps:>7} {wall:>8.1f} {result.steps / wall:>9.0f}",
-                      flush=True)
+                print(f"{agent.name:<16} {result.steps:>7} {wall:>8.1f} "
+                      f"{result.steps / wall:>9.0f}", flush=True)
     print(f"load average after: {os.getloadavg()[0]:.2f}")
 
 

@@ -33,8 +33,8 @@ os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dishbrain import viewer as v  # noqa: E402
-from dishbrain.viewer import trace_wrapper  # noqa: E402
 from dishbrain.session import play_session  # noqa: E402
+from dishbrain.viewer import trace_wrapper  # noqa: E402
 
 
 class StepClock(gym.Wrapper):

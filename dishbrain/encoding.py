@@ -24,14 +24,13 @@ continuous code at the price of a pulse on (almost) every game step.
 
 from __future__ import annotations
 
-from envs.config import Config, check_choice, check_int, check_number
-
 import math
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from envs.config import Config, check_choice, check_int, check_number
 from envs.pong import OBS_BALL_X, OBS_BALL_Y, OBS_IN_PLAY, PongConfig
 
 #: The paddle's face in normalised court x (PongConfig defaults: paddle 10 units wide, court 600).

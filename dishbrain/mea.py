@@ -37,14 +37,14 @@ Regions
 
 from __future__ import annotations
 
-from envs.config import Config, check_int, check_number
-
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Mapping
 
 import numpy as np
 import scipy.sparse as sp
+
+from envs.config import Config, check_int, check_number
 
 # Named motor layouts, in terms of the quadrant regions (see ``MEA.regions``). Each value maps
 # "up"/"down" to the names of the regions whose activity pushes the paddle that way.

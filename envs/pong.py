@@ -8,14 +8,14 @@ random vertical velocity on each serve, friction paddle dynamics and 10 ms game 
 
 from __future__ import annotations
 
-from envs.config import Config, check_bool, check_number
-
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import gymnasium as gym
+import numpy as np
 from gymnasium import spaces
+
+from envs.config import Config, check_bool, check_number
 
 # Indices into the observation vector.
 OBS_BALL_X, OBS_BALL_Y, OBS_BALL_VX, OBS_BALL_VY, OBS_PADDLE_Y, OBS_IN_PLAY = range(6)

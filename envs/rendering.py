@@ -22,7 +22,8 @@ def import_pygame():
         import pygame
     except ImportError as exc:  # pragma: no cover - pygame-ce is a core dependency
         raise ImportError(
-            "pygame is not installed; run `pip install pygame-ce` to render DishBrain Pong") from exc
+            "pygame is not installed; run `pip install pygame-ce` to render DishBrain Pong"
+        ) from exc
     return pygame
 
 

@@ -10,7 +10,8 @@ import pytest
 
 from dishbrain.cli import main
 
-PILOT_EVENTS = Path(__file__).resolve().parents[2] / "shared" / "data" / "spikestream-pilot" / "events.txt"
+PILOT_EVENTS = (Path(__file__).resolve().parents[2] / "shared" / "data" / "spikestream-pilot"
+                / "events.txt")
 
 
 def test_play_and_analyze(tmp_path, capsys):
@@ -46,7 +47,8 @@ def test_bad_input_is_one_line_error(argv, message, capsys, tmp_path):
 def test_unwritable_output_folder(tmp_path, capsys):
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    assert main(["play", "--agent", "random", "--minutes", "0.1", "--out", str(blocker / "sub")]) == 2
+    assert main(["play", "--agent", "random", "--minutes", "0.1",
+                 "--out", str(blocker / "sub")]) == 2
     assert "cannot create output folder" in capsys.readouterr().err
 
 

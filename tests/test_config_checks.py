@@ -1,4 +1,5 @@
-"""The shared field checks of the config dataclasses (`envs.config`): what passes, and the message."""
+"""The shared field checks of the config dataclasses (`envs.config`): what passes, and the
+message."""
 
 import math
 import re

@@ -137,7 +137,7 @@ def test_same_seed_same_culture_and_activity_other_seed_differs():
     for seed in (7, 7, 8):
         c = Culture(SMALL, seed=seed)
         seen = []
-        c.run(300, tick=lambda t, n: seen.append(n.copy()))
+        c.run(300, tick=lambda t, n, seen=seen: seen.append(n.copy()))
         counts.append(np.array(seen))
     assert np.array_equal(counts[0], counts[1])
     assert counts[0].sum() > 0

@@ -300,7 +300,8 @@ def test_factory_builds_the_culture_on_the_given_mea(tmp_path):
 
     with pytest.raises(ValueError, match=r"unknown MEAConfig field\(s\) \['gap'\]"):
         make_culture_agent(mea_config={"gap": 1})
-    with pytest.raises(ValueError, match=r"MEAConfig.motor_gap_cols must be an integer in \[0, 2\]"):
+    with pytest.raises(ValueError,
+                       match=r"MEAConfig.motor_gap_cols must be an integer in \[0, 2\]"):
         make_culture_agent(mea_config={"motor_gap_cols": 3})
     agent = make_culture_agent(seed=1, n_neurons=50, mea_config={"motor_gap_cols": 1,
                                                                  "stim_radius_um": 100.0})

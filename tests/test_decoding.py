@@ -66,7 +66,7 @@ def test_each_region_is_normalised_against_its_own_baseline(mea):
     dec = MotorDecoder(mea, DecoderConfig(baseline_tau_s=2.0))
     up = list(mea.motor_layout(dec.layout).up_electrodes)
     actions = []
-    for i in range(3000):
+    for _i in range(3000):
         counts = background(mea, rng)
         counts[up] += rng.poisson(10.0, len(up))      # the up regions fire 6x more, always
         actions.append(dec.decode(counts))

@@ -5,8 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dishbrain.encoding import (DishBrainEncoder, EncoderConfig, PlaceCodeEncoder, RateCodeEncoder,
-                                SensoryCommand)
+from dishbrain.encoding import (
+    DishBrainEncoder,
+    EncoderConfig,
+    PlaceCodeEncoder,
+    RateCodeEncoder,
+    SensoryCommand,
+)
 from dishbrain.mea import MEA
 from envs.pong import OBS_BALL_X, OBS_BALL_Y, OBS_IN_PLAY, OBS_SIZE, PongEnv
 
@@ -157,6 +162,7 @@ def test_apply_over_a_crossing_keeps_the_pulse_rate():
 def test_real_culture_gets_the_rate_code_over_a_crossing():
     """Delivered pulses over a 2.95 s crossing of a real culture: right electrodes, right count."""
     from brian2 import SpikeMonitor
+
     from dishbrain.culture import Culture, CultureConfig
 
     culture = Culture(CultureConfig(n_neurons=100), seed=0)

@@ -79,7 +79,8 @@ def test_shipped_configs_are_valid():
     assert {"dqn-image", "a2c-positions", "ppo-stim", "random", "static", "tracker"} \
         <= set(compare.labels)
     sample = found["sample-efficiency.toml"]
-    assert sample.max_minutes == 200 and dict((p.label, p.minutes) for p in sample.players)["culture"] == 20
+    assert sample.max_minutes == 200
+    assert dict((p.label, p.minutes) for p in sample.players)["culture"] == 20
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -90,16 +91,20 @@ def test_shipped_configs_are_valid():
      "experiment.conditions must list conditions out of stimulus, silent, no-feedback, rest"),
     ("[experiment]\nconditions = []", "experiment.conditions must be a non-empty list"),
     ("[experiment]\ncultres = 3", "unknown key 'cultres' in experiment; allowed:"),
-    ("[experiment]\nplayer = 'nobody'", "experiment.player: unknown player 'nobody'; installed: a2c,"),
+    ("[experiment]\nplayer = 'nobody'",
+     "experiment.player: unknown player 'nobody'; installed: a2c,"),
     ("[experiment]\nplayer = 'no_such_module:make'", "cannot import 'no_such_module'"),
-    ("[experiment]\nwindows = [[5, 0]]", "experiment.windows must be a non-empty list of [start, end]"),
-    ("[experiment]\nminutes = 2\nwindows = [[0, 5]]", "experiment.windows: the window [0, 5] ends after"),
+    ("[experiment]\nwindows = [[5, 0]]",
+     "experiment.windows must be a non-empty list of [start, end]"),
+    ("[experiment]\nminutes = 2\nwindows = [[0, 5]]",
+     "experiment.windows: the window [0, 5] ends after"),
     ("[experiment]\nplayer = 'tracker'\n[culture]\ndead_bnd = 0.1",
      "culture.dead_bnd is not an option of player 'tracker'; allowed: dead_band"),
     ("[experiment]\nplayer = 'random'\n[culture]\nseed = 3", "culture.seed is set by the runner"),
     ("[experiment]\n[game]\ntick_ms = 0", "[game]: PongConfig.tick_ms must be"),
     ("[experiment]\n[game]\nspeed = 2", "[game]: unknown PongConfig field(s) ['speed']"),
-    ("[experiment]\n[extra]\nx = 1", "unknown key 'extra' at the top level; allowed: culture, experiment, game"),
+    ("[experiment]\n[extra]\nx = 1",
+     "unknown key 'extra' at the top level; allowed: culture, experiment, game"),
     ("[compare]\n", "players is required"),
     ("[compare]\n[[players]]\nlabel = 'x'", "players[0].player is required"),
     ("[compare]\n[[players]]\nplayer = 'random'\n[[players]]\nplayer = 'random'",
@@ -108,7 +113,8 @@ def test_shipped_configs_are_valid():
      "compare.reference must be one of the player labels random"),
     ("[compare]\n[[players]]\nplayer = 'random'\nlabel = 'a b'", "players[0].label must be"),
     ("[compare]\n[[players]]\nplayer = 'random'\nspeed = 3", "unknown key 'speed' in players[0]"),
-    ("[compare]\n[[players]]\nplayer = 'random'\nminutes = 0", "players[0].minutes must be a finite number"),
+    ("[compare]\n[[players]]\nplayer = 'random'\nminutes = 0",
+     "players[0].minutes must be a finite number"),
     ("x = 1", "expected one [experiment] or [compare] table"),
     ("[experiment]\nplayer = 'human'", "player 'human' needs a window"),
 ])
@@ -128,7 +134,8 @@ def test_config_kind_and_defaults(tmp_path):
     assert config.name == "mine" and config.seeds == (0, 1, 2, 3, 4)
     assert config.reference == "static" and config.comparisons() == [("static", "tracker")]
     assert [p.minutes for p in config.players] == [20, 40]
-    with pytest.raises(ConfigError, match=r"expected an \[experiment\] table .*use dishbrain compare"):
+    with pytest.raises(ConfigError,
+                       match=r"expected an \[experiment\] table .*use dishbrain compare"):
         load_config(path, kind="experiment")
     exp = parse_config({"experiment": {"player": "random", "conditions": ["silent", "rest"]}})
     assert exp.comparisons() == [("silent", "rest")] and exp.seeds == tuple(range(8))
@@ -139,8 +146,8 @@ def test_sessions_are_independent_tasks(tmp_path):
                                           "windows": [[0, 1]], "rest_minutes": 0.5}})
     specs = config.sessions(tmp_path)
     assert len(specs) == 6 and len({s.log_path for s in specs}) == 6
-    assert {(s.label, s.seed) for s in specs} == {(c, s) for c in ("stimulus", "silent", "no-feedback")
-                                                  for s in (0, 1)}
+    assert {(s.label, s.seed) for s in specs} == {
+        (c, s) for c in ("stimulus", "silent", "no-feedback") for s in (0, 1)}
     spec = specs[0]
     assert spec.rest is not None and spec.rest.minutes == 0.5
     assert spec.log_path == tmp_path / "sessions" / "stimulus-seed0.jsonl"
@@ -170,7 +177,8 @@ def finished_run(tmp_path):
     config = load_config(config_path)
     out = tmp_path / "run"
     summary = run(config, out, LocalExecutor(1), progress=False,
-                  config_text=config_path.read_text(), command=["dishbrain", "experiment", "t.toml"])
+                  config_text=config_path.read_text(),
+                  command=["dishbrain", "experiment", "t.toml"])
     return config, out, summary
 
 
@@ -190,7 +198,8 @@ def test_run_folder_layout(finished_run):
     assert all(session_finished(out / "sessions" / name) for name in logs)
     header = json.loads((out / "sessions" / "silent-seed2.jsonl").read_text().splitlines()[0])
     assert (header["seed"], header["condition"], header["steps_planned"]) == (2, "silent", 6000)
-    for name in ("summary.csv", "tests.csv", "report.md", "fig5_boxplots.png", "learning_curve.png"):
+    for name in ("summary.csv", "tests.csv", "report.md", "fig5_boxplots.png",
+                 "learning_curve.png"):
         assert (out / name).stat().st_size > 0, name
     rows = (out / "summary.csv").read_text().splitlines()
     assert rows[0].startswith("label,player,condition,phase,seed,window,")
@@ -371,7 +380,8 @@ def run_cli(argv, capsys) -> tuple[int, str, str]:
      "expected an [experiment] table (it holds [compare]: use dishbrain compare)"),
 ])
 def test_cli_bad_config_is_a_one_line_error(make, message, tmp_path, capsys):
-    code, _, err = run_cli(["experiment", str(make(tmp_path)), "--out", str(tmp_path / "o")], capsys)
+    code, _, err = run_cli(["experiment", str(make(tmp_path)), "--out", str(tmp_path / "o")],
+                           capsys)
     assert code == 2
     assert message in err and "Traceback" not in err
     assert err.count("\n") == 1 and err.startswith("dishbrain experiment: error: ")

@@ -55,7 +55,8 @@ def test_golden_session(case, tmp_path):
         if not available:
             pytest.skip(why)
     env = dict(os.environ, SDL_VIDEODRIVER="dummy", SDL_AUDIODRIVER="dummy")
-    cmd = [sys.executable, "-m", "dishbrain.cli", *golden["argv"], "--out", str(tmp_path), "--quiet"]
+    cmd = [sys.executable, "-m", "dishbrain.cli", *golden["argv"], "--out", str(tmp_path),
+           "--quiet"]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     logs = [p for p in tmp_path.iterdir() if p.name.startswith(golden["log"].split(".")[0])

@@ -149,5 +149,5 @@ def test_long_modules_say_why():
             doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""
             if "Long because" not in doc:
                 too_long.append(f"{module}: {lines} lines")
-    assert not too_long, ("modules over %d lines without 'Long because ...' in their docstring:\n"
-                          % MAX_LINES) + "\n".join(too_long)
+    assert not too_long, (f"modules over {MAX_LINES} lines without 'Long because ...' in their "
+                          "docstring:\n") + "\n".join(too_long)

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import gymnasium as gym
 import numpy as np
 import pytest
-import gymnasium as gym
 from gymnasium.utils.env_checker import check_env
 
 import envs
-from envs.pong import (ACTION_DOWN, ACTION_STAY, ACTION_UP, OBS_IN_PLAY, OBS_PADDLE_Y,
-                       PongConfig, PongEnv)
+from envs.pong import (
+    ACTION_DOWN,
+    ACTION_STAY,
+    ACTION_UP,
+    OBS_IN_PLAY,
+    OBS_PADDLE_Y,
+    PongConfig,
+    PongEnv,
+)
 
 
 def test_registered_with_a_20_minute_session():
@@ -130,7 +137,7 @@ def test_same_seed_same_game():
 def test_truncated_at_session_length():
     env = gym.make("DishBrain/Pong-v0", max_episode_steps=50)
     env.reset(seed=0)
-    for i in range(50):
+    for _i in range(50):
         *_, truncated, info = env.step(0)
     assert truncated
 

@@ -58,7 +58,8 @@ def test_second_session_continues_learning_and_frozen_play_does_not(tmp_path):
     play_session(agent, log_path=tmp_path / "b.jsonl", minutes=0.01, seed=1, progress=False)
     assert agent.model.num_timesteps == 120
     agent.learn_online = False
-    result = play_session(agent, log_path=tmp_path / "c.jsonl", minutes=0.01, seed=2, progress=False)
+    result = play_session(agent, log_path=tmp_path / "c.jsonl", minutes=0.01, seed=2,
+                          progress=False)
     assert result.steps == 60 and agent.model.num_timesteps == 120
 
 
@@ -120,8 +121,8 @@ def test_dqn_exploration_is_counted_in_steps_not_budget_fractions(tmp_path):
 def test_act_applies_the_input_design_to_raw_observations(tmp_path):
     import numpy as np
 
-    from envs.pong import PongEnv
     from dishbrain.observations import StimulationObservation
+    from envs.pong import PongEnv
 
     agent = make_ppo(seed=0, obs="stim", n_steps=64, batch_size=32, n_epochs=1)
     play_session(agent, log_path=tmp_path / "a.jsonl", minutes=0.02, seed=0, progress=False)

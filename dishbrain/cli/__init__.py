@@ -11,7 +11,8 @@
 
 One module per command group (play; view: analyze, replay; study: experiment, compare,
 sweep, report; tools: culture-check, grip, cl-check, warmup), each registering its own
-subcommands; common holds the argument types. Bad input ends with a one-line error and exit status 2, never a traceback.
+subcommands; common holds the argument types. Bad input ends with a one-line error and exit
+status 2, never a traceback.
 """
 
 from __future__ import annotations

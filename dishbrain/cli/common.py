@@ -84,7 +84,8 @@ def seed_number(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"seed must be a whole number >= 0, got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"seed must be a whole number >= 0, got {text!r}") from None
     if value < 0:
         raise argparse.ArgumentTypeError(f"seed must be a whole number >= 0, got {text!r}")
     return value

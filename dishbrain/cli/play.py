@@ -113,9 +113,11 @@ def register(sub) -> None:
     p.add_argument("--minutes", type=minutes("minutes"), default=20.0,
                    help="game time of the session (default 20)")
     p.add_argument("--seed", type=seed_number, default=0)
-    p.add_argument("--out", default="runs/play", help="folder for the session log (default runs/play)")
+    p.add_argument("--out", default="runs/play",
+                   help="folder for the session log (default runs/play)")
     p.add_argument("--render", action="store_true", help="watch it live in a pygame window")
-    p.add_argument("--record", metavar="FILE", help="record the view to FILE.gif or FILE.mp4 (headless)")
+    p.add_argument("--record", metavar="FILE",
+                   help="record the view to FILE.gif or FILE.mp4 (headless)")
     p.add_argument("--speed", type=speed, default=1.0,
                    help="with --render: game speed relative to real time (default 1; e.g. 10; "
                         "max: as fast as it goes)")
@@ -127,7 +129,8 @@ def register(sub) -> None:
     culture = p.add_argument_group("culture player")
     culture.add_argument("--condition", default=None, choices=list(FEEDBACK_RULES),
                          help="feedback condition (default stimulus)")
-    culture.add_argument("--neurons", type=positive_int("neurons"), default=None, help="culture size (default 1000)")
+    culture.add_argument("--neurons", type=positive_int("neurons"), default=None,
+                         help="culture size (default 1000)")
     culture.add_argument("--load-state", metavar="FILE", help="start from a saved culture")
     culture.add_argument("--save-state", metavar="FILE", help="save the culture after the session")
     culture.add_argument("--backend", choices=["auto", "standalone", "runtime"], default=None,

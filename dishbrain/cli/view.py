@@ -50,7 +50,8 @@ def _parse_windows(text: str):
                 raise ValueError
             yield (lo_f, hi_f)
     except ValueError:
-        raise UsageError(f"--windows must look like '0-5,5-20' (minutes, start < end), got {text!r}") from None
+        raise UsageError(
+            f"--windows must look like '0-5,5-20' (minutes, start < end), got {text!r}") from None
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
@@ -88,9 +89,11 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("analyze", help="rally metrics of a session log, a folder of logs, or events.txt")
+    p = sub.add_parser("analyze",
+                       help="rally metrics of a session log, a folder of logs, or events.txt")
     p.add_argument("path")
-    p.add_argument("--windows", default="0-5,5-20", help="time windows in minutes (default 0-5,5-20)")
+    p.add_argument("--windows", default="0-5,5-20",
+                   help="time windows in minutes (default 0-5,5-20)")
     p.add_argument("--long-threshold", type=non_negative_int("long-threshold"), default=3,
                    help="a long rally has more than this many hits (default 3)")
     p.set_defaults(func=cmd_analyze)

@@ -5,7 +5,8 @@ Where does the paddle's behaviour come from, and can plasticity reach it? Three 
     python experiments/notebook/mapping.py play --seed 0 --minutes 5 [--layout vertical]
         [--culture JSON] [--decoder JSON] [--condition stimulus] [--state-in FILE]
         [--shaping MS] [--out runs/notebook]
-    python experiments/notebook/mapping.py rewire SRC DST --how direct|direct-anti|motor-inputs|shuffle
+    python experiments/notebook/mapping.py rewire SRC DST
+        --how direct|direct-anti|motor-inputs|shuffle
     python experiments/notebook/mapping.py probe --seed 0
 
 ``play`` runs one closed-loop session with a per-tick trace and prints the mapping: for each of
@@ -160,10 +161,10 @@ def add_shaping(agent, min_interval_ms: float, lf_ms: float = 0.0) -> dict:
 
 def cmd_play(a) -> None:
     from agents.culture import make_culture_agent
-    from dishbrain.metrics import read_session, windows
     from dishbrain.logs import read_trace
-    from dishbrain.viewer import trace_wrapper
+    from dishbrain.metrics import read_session, windows
     from dishbrain.session import play_session
+    from dishbrain.viewer import trace_wrapper
 
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -317,12 +318,14 @@ def cmd_probe(a) -> None:
     for name, mask in (("sensory", sens), ("all exc", exc)):
         for tau in (30.0, 100.0, 1000.0):
             rows = [("spontaneous burst", burst_at - 100.0, burst_at + 300.0)]
-            rows += [(f"{kind} at {t0 / 1e3:.0f} s", t0, t0 + (300.0 if kind == "hit" else 4000.0))
+            rows += [(f"{kind} at {t0 / 1e3:.0f} s", t0,
+                      t0 + (300.0 if kind == "hit" else 4000.0))
                      for t0, kind in rng_events[:3] + rng_events[8:10]]
             for label, lo, hi in rows:
                 v = trace_max(lo, hi, tau, mask)
-                print(f"{name:8} {tau:6.0f}  {label:17} {v.mean():5.2f} {np.percentile(v, 90):5.2f} "
-                      f"{np.percentile(v, 99):5.2f} {np.mean(v >= 4):5.3f} {np.mean(v >= 6):6.3f}")
+                print(f"{name:8} {tau:6.0f}  {label:17} {v.mean():5.2f} "
+                      f"{np.percentile(v, 90):5.2f} {np.percentile(v, 99):5.2f} "
+                      f"{np.mean(v >= 4):5.3f} {np.mean(v >= 6):6.3f}")
 
 
 def main() -> None:
@@ -346,7 +349,8 @@ def main() -> None:
     q = sub.add_parser("rewire")
     q.add_argument("src")
     q.add_argument("dst")
-    q.add_argument("--how", choices=("direct", "direct-anti", "motor-inputs", "modular", "modular-anti", "shuffle"),
+    q.add_argument("--how", choices=("direct", "direct-anti", "motor-inputs", "modular",
+                                     "modular-anti", "shuffle"),
                    required=True)
     q.add_argument("--layout", default="dishbrain")
     q.add_argument("--seed", type=int, default=5, help="for shuffle")
