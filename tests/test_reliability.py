@@ -156,6 +156,22 @@ def test_kill_9_of_an_experiment_leaves_no_worker(tmp_path):
     assert left == [], "workers outlived their run"
 
 
+def test_the_run_lock_covers_the_workers(tmp_path):
+    """A worker holds its session folder's writers' lock while it plays; a run on that folder
+    is refused until the worker is gone (an orphan of a killed run must not overlap a rerun)."""
+    from dishbrain.experiment import ConfigError
+    from dishbrain.experiment.runfolder import RunLock, WritersLock
+
+    run_dir = tmp_path / "run"
+    (run_dir / "sessions").mkdir(parents=True)
+    with WritersLock(run_dir / "sessions"):
+        with pytest.raises(ConfigError, match="still writing"):
+            with RunLock(run_dir):
+                pass
+    with RunLock(run_dir):  # the worker is done: the run goes ahead
+        pass
+
+
 # -- 3. --save-state checked before playing; a failed save keeps the session -------------------
 
 def test_save_state_unwritable_is_refused_before_playing(tmp_path, capsys):

@@ -18,6 +18,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from typing import Protocol
 
+from dishbrain.experiment.runfolder import WritersLock
 from dishbrain.experiment.tasks import SessionSpec, TaskOutcome, TaskResult, run_task
 
 __all__ = ["Executor", "LocalExecutor", "default_workers", "prepare_players"]
@@ -122,7 +123,9 @@ def _worker_task(spec: SessionSpec, progress: bool | int) -> TaskResult:
     try:
         if _interrupted:
             raise KeyboardInterrupt
-        return run_task(spec, progress)
+        spec.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with WritersLock(spec.log_path.parent):
+            return run_task(spec, progress)
     finally:
         _in_task = False
 

@@ -36,8 +36,9 @@ from dishbrain.experiment.config import (
 )
 from dishbrain.experiment.tasks import session_finished
 
-__all__ = ["CONFIG_NAME", "MANIFEST_NAME", "RunLock", "config_toml", "git_commit",
-           "load_run_config", "prepare_folder", "session_finished", "write_manifest"]
+__all__ = ["CONFIG_NAME", "MANIFEST_NAME", "WRITERS_LOCK_NAME", "RunLock", "WritersLock",
+           "config_toml", "git_commit", "load_run_config", "prepare_folder", "session_finished",
+           "write_manifest", "writers_busy"]
 
 CONFIG_NAME = "config.toml"
 MANIFEST_NAME = "manifest.json"
@@ -145,10 +146,68 @@ class RunLock:
         except filelock.Timeout:
             raise ConfigError(f"another run is writing to {str(self.path.parent)!r}; "
                               "wait for it or use another --out") from None
+        busy = [p for p in sorted(self.path.parent.rglob(WRITERS_LOCK_NAME)) if writers_busy(p)]
+        if busy:
+            self.lock.release()
+            raise ConfigError(f"processes of an earlier run are still writing into "
+                              f"{str(busy[0].parent)!r}; wait a few seconds and run again")
         return self
 
     def __exit__(self, *exc) -> None:
         self.lock.release()
+
+
+#: Held shared by every worker process while it plays a session into that folder (see
+#: `WritersLock`); the run's own lock checks it, so a rerun cannot start while an orphaned worker
+#: of a killed run still writes (issue 15).
+WRITERS_LOCK_NAME = ".writers.lock"
+
+
+class WritersLock:
+    """A shared lock that a worker holds on its session folder while it plays a session.
+
+    `RunLock` covers the run's own process; the workers of a pool are other processes (the
+    forkserver's children), which outlive a ``kill -9`` of the run for up to a second before they
+    notice. Each takes this lock shared (POSIX ``flock``: `filelock` offers no shared mode but
+    its SQLite one), released by the OS when the worker dies; `RunLock` refuses a run while any
+    is held. Elsewhere than POSIX it does nothing.
+    """
+
+    def __init__(self, folder: Path):
+        self.path = Path(folder) / WRITERS_LOCK_NAME
+        self._file = None
+
+    def __enter__(self) -> WritersLock:
+        try:
+            import fcntl
+        except ImportError:
+            return self
+        self._file = open(self.path, "a+b")
+        fcntl.flock(self._file, fcntl.LOCK_SH)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._file is not None:
+            self._file.close()  # releases the lock
+            self._file = None
+
+
+def writers_busy(path: Path) -> bool:
+    """True while some process holds the writers' lock at `path` (see `WritersLock`)."""
+    try:
+        import fcntl
+    except ImportError:
+        return False
+    try:
+        with open(path, "a+b") as f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(f, fcntl.LOCK_UN)
+    except OSError:
+        return False
+    return False
 
 
 def git_commit(path: str | Path | None = None) -> dict[str, Any] | None:
