@@ -15,7 +15,6 @@ import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,22 +30,11 @@ from dishbrain.experiment.runfolder import (
     session_finished,
     write_manifest,
 )
+from dishbrain.experiment.runner import RunSummary, execute
 from dishbrain.experiment.sweep import INDEX_NAME, SWEEP_NAME, SweepConfig
 from dishbrain.experiment.tasks import SessionSpec, TaskOutcome
 
-__all__ = ["SweepSummary", "check_folder", "run_sweep"]
-
-
-@dataclass
-class SweepSummary:
-    out: Path
-    planned: int
-    skipped: int
-    ran: list[str] = field(default_factory=list)
-    failed: list[tuple[str, str]] = field(default_factory=list)
-    interrupted: bool = False
-    wall_s: float = 0.0
-    report: Path | None = None
+__all__ = ["check_folder", "run_sweep"]
 
 
 class _Recording:
@@ -107,13 +95,12 @@ def check_folder(sweep: SweepConfig, out: Path) -> None:
 
 
 def run_sweep(sweep: SweepConfig, out: str | Path, executor: Executor, *, progress: bool = True,
-              command: Sequence[str] | None = None, report: bool = True) -> SweepSummary:
+              command: Sequence[str] | None = None, report: bool = True) -> RunSummary:
     """Run (or resume) every unfinished session of every variant on one executor, then write
     each variant's report and the comparative one. Raises ConfigError for a folder started with
     another sweep or in use; KeyboardInterrupt after recording an interruption."""
     import tomli_w
 
-    from dishbrain.experiment.runner import RunSummary, execute
     from dishbrain.session import package_versions
 
     out = Path(out)
@@ -150,8 +137,10 @@ def run_sweep(sweep: SweepConfig, out: str | Path, executor: Executor, *, progre
         try:
             execute(recording, todo, inner, progress=progress, desc=sweep.name)
         finally:
-            summary = SweepSummary(out=out, planned=len(pairs), skipped=inner.skipped,
-                                   interrupted=inner.interrupted, wall_s=inner.wall_s)
+            # the sweep's summary names each session by its variant folder too
+            summary = RunSummary(run_dir=out, planned=len(pairs), skipped=inner.skipped,
+                                 interrupted=inner.interrupted, wall_s=inner.wall_s,
+                                 clock_start=t0)
             for folder, outcome in recording.outcomes:
                 key = f"{folder}/{outcome.spec.key}"
                 if outcome.error is not None:
