@@ -4,6 +4,7 @@ import dataclasses
 
 import numpy as np
 import pytest
+from culture_probes import QUIET, pairings, spike_forcer
 
 from dishbrain.culture import SPIKE_RECORD_DTYPE, Culture, CultureConfig
 from dishbrain.culture_check import burst_statistics
@@ -12,27 +13,6 @@ from dishbrain.mea import MEA
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 SMALL = CultureConfig(n_neurons=300)
-# No background noise: nothing fires unless the test makes it.
-QUIET = CultureConfig(n_neurons=200, noise_exc_sigma_mv=0.0, noise_inh_sigma_mv=0.0,
-                      homeostasis_enabled=False)
-
-
-def spike_forcer(culture, schedule):
-    """A tick callback (tick_ms = dt) that makes neurons spike at given times.
-
-    schedule: {t_ms: [neuron, ...]}; v is set above threshold at t_ms, so the neuron spikes in
-    that time step.
-    """
-    v = culture._b.neurons.variables["v"].get_value()
-    plan = {round(t / culture.config.dt_ms): list(n) for t, n in schedule.items()}
-
-    def tick(t_ms, counts):
-        k = round(t_ms / culture.config.dt_ms)
-        if k in plan:
-            v[plan[k]] = 0.05   # 50 mV, in volts
-    return tick
-
-
 # -- configuration ------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("field,value", [
@@ -390,25 +370,13 @@ def test_stdp_pairing_changes_the_synapse(order):
 TAGGED = dataclasses.replace(QUIET, stdp_tagging=True, capture_gain=10.0)
 
 
-def _pairings(c, pre, post, delay, start_ms, n_pairs, lag_ms=10.0, every_ms=200.0):
-    """A schedule of n_pairs pre->post pairings, the postsynaptic spike lag_ms after arrival."""
-    dt = c.config.dt_ms
-    schedule = {}
-    for p in range(n_pairs):
-        t_pre = start_ms + every_ms * p
-        arrival = t_pre + round(delay / dt) * dt
-        schedule.setdefault(t_pre, []).append(pre)
-        schedule.setdefault(arrival + lag_ms, []).append(post)
-    return schedule
-
-
 def test_tagged_stdp_writes_the_tag_not_the_weight_and_the_tag_decays():
     cfg = TAGGED
     c = Culture(cfg, seed=9)
     k, pre, post, delay = _ee_synapse(c)
     w0 = float(c._b.synapses_ee.w[k])
     lag, n_pairs, every = 10.0, 5, 200.0
-    c.run(20.0 + every * n_pairs, tick=spike_forcer(c, _pairings(c, pre, post, delay, 20.0,
+    c.run(20.0 + every * n_pairs, tick=spike_forcer(c, pairings(c, pre, post, delay, 20.0,
                                                                    n_pairs, lag, every)),
           tick_ms=cfg.dt_ms)
     assert float(c._b.synapses_ee.w[k]) == w0
@@ -431,7 +399,7 @@ def test_a_presynaptic_high_frequency_train_captures_the_tag():
     c = Culture(cfg, seed=9)
     k, pre, post, delay = _ee_synapse(c)
     w0 = float(c._b.synapses_ee.w[k])
-    c.run(1000.0, tick=spike_forcer(c, _pairings(c, pre, post, delay, 20.0, 5)),
+    c.run(1000.0, tick=spike_forcer(c, pairings(c, pre, post, delay, 20.0, 5)),
           tick_ms=cfg.dt_ms)
     tag = float(c._b.synapses_ee.tag[k])
     t_tag = c.t_ms - 1000.0 + 20.0 + 4 * 200.0   # the last pairing, about
@@ -451,7 +419,7 @@ def test_tagging_without_stdp_keeps_weights():
     c = Culture(cfg, seed=9)
     k, pre, post, delay = _ee_synapse(c)
     w0 = c._b.weights()
-    schedule = _pairings(c, pre, post, delay, 20.0, 3)
+    schedule = pairings(c, pre, post, delay, 20.0, 3)
     schedule.update({700.0 + 10.0 * n: [pre] for n in range(10)})
     c.run(900.0, tick=spike_forcer(c, schedule), tick_ms=cfg.dt_ms)
     np.testing.assert_array_equal(c._b.weights(), w0)

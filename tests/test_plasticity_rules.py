@@ -9,26 +9,13 @@ import dataclasses
 
 import numpy as np
 import pytest
+from culture_probes import QUIET, pairings, spike_forcer
 
 from dishbrain.culture import Culture, CultureConfig, model
 
-QUIET = CultureConfig(n_neurons=200, noise_exc_sigma_mv=0.0, noise_inh_sigma_mv=0.0,
-                      homeostasis_enabled=False)
 MULT = dataclasses.replace(QUIET, stdp_weight_dependence="multiplicative")
 BIDIR = dataclasses.replace(QUIET, stdp_tagging=True, capture_gain=10.0, ltd_capture=True,
                             ltd_capture_gain=10.0)
-
-
-def spike_forcer(culture, schedule):
-    """A tick callback (tick_ms = dt): the neurons of schedule[t_ms] spike in that step."""
-    v = culture._b.neurons.variables["v"].get_value()
-    plan = {round(t / culture.config.dt_ms): list(n) for t, n in schedule.items()}
-
-    def tick(t_ms, counts):
-        k = round(t_ms / culture.config.dt_ms)
-        if k in plan:
-            v[plan[k]] = 0.05   # 50 mV, in volts
-    return tick
 
 
 def _ee_synapse(c):
@@ -36,18 +23,6 @@ def _ee_synapse(c):
     st = c.structure
     k = int(c._b.ee_index[0])
     return 0, int(st.pre[k]), int(st.post[k]), float(st.delay_ms[k])
-
-
-def _pairings(c, pre, post, delay, start_ms, n_pairs, lag_ms, every_ms):
-    """n_pairs pairings; lag_ms > 0: post lag_ms after the presynaptic spike's arrival."""
-    dt = c.config.dt_ms
-    schedule = {}
-    for p in range(n_pairs):
-        t_pre = start_ms + every_ms * p
-        arrival = t_pre + round(delay / dt) * dt
-        schedule.setdefault(t_pre, []).append(pre)
-        schedule.setdefault(arrival + lag_ms, []).append(post)
-    return schedule
 
 
 def test_options_are_off_by_default_and_leave_the_default_code_unchanged():
@@ -77,7 +52,7 @@ def _pair(cfg, w_start, order, n_pairs=20, lag=10.0):
     k, pre, post, delay = _ee_synapse(c)
     c._b.value(c._b.synapses_ee, "w")[k] = w_start
     c.run(20.0 + 200.0 * n_pairs,
-          tick=spike_forcer(c, _pairings(c, pre, post, delay, 20.0, n_pairs,
+          tick=spike_forcer(c, pairings(c, pre, post, delay, 20.0, n_pairs,
                                          lag if order == "pre_post" else -lag, 200.0)),
           tick_ms=cfg.dt_ms)
     return float(c._b.value(c._b.synapses_ee, "w")[k])
@@ -108,7 +83,7 @@ def _tagged_culture(cfg):
     k, pre, post, delay = _ee_synapse(c)
     # Pairings 400 ms apart: the presynaptic slow trace stays below 3 (1 / (1 - e^-0.4) = 3.0
     # only in the limit), so the pairings themselves do not depress.
-    c.run(2000.0, tick=spike_forcer(c, _pairings(c, pre, post, delay, 20.0, 5, 10.0, 400.0)),
+    c.run(2000.0, tick=spike_forcer(c, pairings(c, pre, post, delay, 20.0, 5, 10.0, 400.0)),
           tick_ms=cfg.dt_ms)
     tag = float(c._b.value(c._b.synapses_ee, "tag")[k])
     assert tag > 0
