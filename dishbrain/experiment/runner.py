@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from dishbrain.experiment.config import RunConfig
 from dishbrain.experiment.executors import Executor, LocalExecutor
@@ -26,7 +27,7 @@ from dishbrain.experiment.runfolder import (
 )
 from dishbrain.experiment.tasks import SessionSpec
 
-__all__ = ["RunSummary", "execute", "run"]
+__all__ = ["RunSummary", "close_manifest", "execute", "run"]
 
 
 @dataclass
@@ -45,6 +46,14 @@ class RunSummary:
     @property
     def finished(self) -> int:
         return self.skipped + len(self.ran)
+
+
+def close_manifest(run_dir: Path, record: dict[str, Any], summary: RunSummary) -> None:
+    """The invocation's manifest record, completed with how it ended (also for a sweep)."""
+    record.update(ended=now(), wall_s=round(summary.wall_s, 3))
+    record["sessions"].update(ran=len(summary.ran), failed=dict(summary.failed),
+                              interrupted=summary.interrupted)
+    write_manifest(run_dir, record)
 
 
 def run(config: RunConfig, run_dir: str | Path, executor: Executor | None = None, *,
@@ -89,10 +98,7 @@ def run(config: RunConfig, run_dir: str | Path, executor: Executor | None = None
                 execute(executor, then, summary, progress=progress, desc=config.name,
                         initial=summary.skipped + len(first))
         finally:
-            record.update(ended=now(), wall_s=round(summary.wall_s, 3))
-            record["sessions"].update(ran=len(summary.ran), failed=dict(summary.failed),
-                                      interrupted=summary.interrupted)
-            write_manifest(run_dir, record)
+            close_manifest(run_dir, record, summary)
     if summary.interrupted:
         raise KeyboardInterrupt
     if report:

@@ -30,7 +30,7 @@ from dishbrain.experiment.runfolder import (
     session_finished,
     write_manifest,
 )
-from dishbrain.experiment.runner import RunSummary, execute
+from dishbrain.experiment.runner import RunSummary, close_manifest, execute
 from dishbrain.experiment.sweep import INDEX_NAME, SWEEP_NAME, SweepConfig
 from dishbrain.experiment.tasks import SessionSpec, TaskOutcome
 
@@ -147,10 +147,7 @@ def run_sweep(sweep: SweepConfig, out: str | Path, executor: Executor, *, progre
                     summary.failed.append((key, outcome.error))
                 elif not outcome.stopped:
                     summary.ran.append(key)
-            record.update(ended=now(), wall_s=round(summary.wall_s, 3))
-            record["sessions"].update(ran=len(summary.ran), failed=dict(summary.failed),
-                                      interrupted=summary.interrupted)
-            write_manifest(out, record)
+            close_manifest(out, record, summary)
     if summary.interrupted:
         raise KeyboardInterrupt
     if report:
