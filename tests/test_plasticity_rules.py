@@ -136,3 +136,80 @@ def test_sparse_or_bursty_presynaptic_firing_neither_depresses_nor_potentiates()
               tick_ms=cfg.dt_ms)
         assert float(c._b.value(c._b.synapses_ee, "w")[k]) == w0
         assert float(c._b.value(c._b.synapses_ee, "tag")[k]) > 0
+
+
+# -- entry 12: capture of the positive part only, tags gated by the presynaptic rate ----------
+
+POSITIVE = dataclasses.replace(QUIET, stdp_tagging=True, capture_gain=10.0,
+                               capture_positive_only=True)
+
+
+def _tetanus(c, pre, post=None, delay=0.0, start=None, n=10):
+    """10 presynaptic spikes at 100 Hz (hf reaches 6 at the 8th: capture), each followed 1 ms
+    after its arrival by a postsynaptic spike when `post` is given (pre -> post pairings)."""
+    start = c.t_ms + 100.0 if start is None else start
+    spikes: dict[float, list[int]] = {}
+    for m in range(n):
+        spikes.setdefault(start + 10.0 * m, []).append(pre)
+        if post is not None:
+            spikes.setdefault(start + 10.0 * m + round(delay) + 1.0, []).append(post)
+    c.run(300.0, tick=spike_forcer(c, spikes), tick_ms=c.config.dt_ms)
+    return start
+
+
+def test_positive_only_capture_leaves_a_negative_tag_out_of_the_weight():
+    for cfg, moves in ((dataclasses.replace(POSITIVE, capture_positive_only=False), True),
+                       (POSITIVE, False)):
+        c = Culture(cfg, seed=9)
+        k, pre, post, delay = _ee_synapse(c)
+        # post -> pre pairings: a negative tag.
+        c.run(2000.0, tick=spike_forcer(c, pairings(c, pre, post, delay, 20.0, 5, -10.0, 400.0)),
+              tick_ms=cfg.dt_ms)
+        assert float(c._b.value(c._b.synapses_ee, "tag")[k]) < 0
+        w0 = float(c._b.value(c._b.synapses_ee, "w")[k])
+        _tetanus(c, pre)
+        w1 = float(c._b.value(c._b.synapses_ee, "w")[k])
+        assert (w1 < w0 - 1e-6) if moves else (w1 == w0)
+        # Either way the capture clears the tag.
+        assert abs(float(c._b.value(c._b.synapses_ee, "tag")[k])) < 1e-9
+
+
+def test_positive_only_capture_potentiates_by_the_positive_tag():
+    c, k, pre, delay, tag, t_tag = _tagged_culture(POSITIVE)
+    w0 = float(c._b.value(c._b.synapses_ee, "w")[k])
+    start = _tetanus(c, pre)
+    expected = POSITIVE.capture_gain * tag * np.exp(-(start + 70.0 - t_tag) / POSITIVE.tag_tau_ms)
+    assert float(c._b.value(c._b.synapses_ee, "w")[k]) - w0 == pytest.approx(expected, rel=0.1)
+
+
+def test_gated_tags_capture_what_came_before_the_tetanus_not_the_tetanus_itself():
+    gains = {}
+    for gate in (0.0, 2.0):
+        cfg = dataclasses.replace(POSITIVE, tag_hf_max=gate)
+        c, k, pre, delay, tag, t_tag = _tagged_culture(cfg)
+        post = int(c.structure.post[int(c._b.ee_index[0])])
+        w0 = float(c._b.value(c._b.synapses_ee, "w")[k])
+        start = _tetanus(c, pre, post, delay)
+        old = cfg.capture_gain * tag * np.exp(-(start + 70.0 - t_tag) / cfg.tag_tau_ms)
+        gains[gate] = (float(c._b.value(c._b.synapses_ee, "w")[k]) - w0, old)
+    (ungated, old), (gated, _) = gains[0.0], gains[2.0]
+    # Ungated, the tetanus's own pre -> post pairings add to the captured tag; gated, only its
+    # first two pulses (hf < 2) may, so most of that addition is gone.
+    assert ungated > old * 1.5
+    assert gated >= old * 0.9
+    assert ungated - gated > 0.6 * (ungated - old)
+
+
+@pytest.mark.parametrize("field,value", [("capture_positive_only", 1), ("tag_hf_max", 0.5),
+                                         ("tag_hf_max", -1.0)])
+def test_entry_12_options_name_the_field(field, value):
+    with pytest.raises(ValueError, match=field):
+        CultureConfig(**{field: value})
+
+
+def test_entry_12_options_change_only_the_tagged_code():
+    cfg = CultureConfig()
+    assert model.ee_code(dataclasses.replace(cfg, capture_positive_only=True, tag_hf_max=3.0)) \
+        == model.ee_code(cfg)
+    tagged = dataclasses.replace(cfg, stdp_tagging=True)
+    assert model.ee_code(dataclasses.replace(tagged, tag_hf_max=0.0)) == model.ee_code(tagged)

@@ -146,6 +146,20 @@ class CultureConfig(Config):
     # firing at low frequency depresses, a tetanus potentiates, sparse firing (lf below
     # ltd_capture_threshold) and firing in between (bursts, ~10-50 Hz) do neither. Local: the
     # synapse's tag and its presynaptic neuron's two spike traces, nothing from the game.
+    # Capture of the tag's positive part only (issue 17, entry 12): w += capture_gain * max(tag, 0)
+    # at the tetanus, so capture potentiates tagged synapses and never depresses, as in synaptic
+    # tagging and capture, where the plasticity-related products a strong tetanus makes are taken
+    # up by synapses carrying an LTP tag (Frey & Morris 1997; LTD tags are a separate process:
+    # Sajikumar & Frey 2004, Neurobiol Learn Mem 82:12). Off: the signed tag is moved (entry 3).
+    capture_positive_only: bool = False
+    # Tags written only outside presynaptic high-frequency firing (issue 17, entry 12; a modelling
+    # assumption, not a measured property): a pairing writes the tag only while the presynaptic
+    # fast trace hf (decayed to the pairing's time) is below tag_hf_max, so a tetanus does not tag
+    # the synapses it is about to capture and what it captures is what the preceding seconds
+    # wrote. hf < 2 admits regular firing up to ~14 Hz (hf = 1 / (1 - exp(-1 / (f tau))), tau =
+    # capture_tau_ms) and the first 2 pulses of a 100 Hz train; hf < 3 up to ~25 Hz and 3 pulses.
+    # 0: off (every pairing tags).
+    tag_hf_max: float = 0.0
     ltd_capture: bool = False
     # ~1 s: the window over which the firing rate is read (Dudek & Bear's effect depends on the
     # number and frequency of pulses over seconds to minutes; 1 s is the tag's own time scale).
@@ -225,7 +239,7 @@ class CultureConfig(Config):
             raise ValueError(f"CultureConfig.g_ee_max_per_ms must be in [g_ee_per_ms="
                              f"{self.g_ee_per_ms}, 10.0], got {self.g_ee_max_per_ms!r}")
         for name in ("stp_enabled", "stdp_enabled", "homeostasis_enabled", "stdp_tagging",
-                     "ltd_capture"):
+                     "ltd_capture", "capture_positive_only"):
             check_bool(self, name, getattr(self, name))
         check_number(self, "stp_dep_u", self.stp_dep_u, 1e-3, 1.0, numpy=True)
         check_number(self, "stp_dep_tau_rec_ms", self.stp_dep_tau_rec_ms, 1.0, 1e5, numpy=True)
@@ -242,6 +256,9 @@ class CultureConfig(Config):
         check_number(self, "capture_gain", self.capture_gain, 0.0, 1e4, numpy=True)
         check_choice(self, "stdp_weight_dependence", self.stdp_weight_dependence,
                      STDP_WEIGHT_DEPENDENCES)
+        if self.tag_hf_max != 0.0:
+            check_number(self, "tag_hf_max", self.tag_hf_max, 1.0, 1000.0, lo_open=True,
+                         numpy=True)
         check_number(self, "ltd_capture_tau_ms", self.ltd_capture_tau_ms, 1.0, 1e6, numpy=True)
         check_number(self, "ltd_capture_threshold", self.ltd_capture_threshold, 0.5, 1000.0,
                      numpy=True)

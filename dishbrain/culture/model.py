@@ -259,6 +259,16 @@ tag = tag * (1 - capture) * (1 - depress)
 """
 
 
+# Capture of the positive part only (CultureConfig.capture_positive_only).
+CAPTURE_SIGNED = "clip(w + capture_gain * tag, w_min, w_max)"
+CAPTURE_POSITIVE = "clip(w + capture_gain * 0.5 * (tag + abs(tag)), w_min, w_max)"
+# Tags written only while the presynaptic fast trace, decayed to now, is below tag_hf_max
+# (CultureConfig.tag_hf_max): the factor on both pair terms of the tag.
+TAG_GATE = "int(hf_pre * exp((t_last_pre - t) / tau_capture) < tag_hf_max) * "
+TAG_LTD = "tag = tag - "
+TAG_LTP = "tag = tag + "
+
+
 def ee_code(config: CultureConfig) -> dict[str, str]:
     """The E->E synapses' and the neurons' plasticity code for a configuration.
 
@@ -278,13 +288,19 @@ def ee_code(config: CultureConfig) -> dict[str, str]:
     on_pre = TAGGED_EE_ON_PRE
     if multiplicative:
         on_pre = on_pre.replace(LTD_ADDITIVE, LTD_MULTIPLICATIVE)
+    on_post = TAGGED_EE_ON_POST
+    if cfg.capture_positive_only:
+        on_pre = on_pre.replace(CAPTURE_SIGNED, CAPTURE_POSITIVE)
+    if cfg.tag_hf_max > 0:
+        on_pre = on_pre.replace(TAG_LTD, TAG_LTD + TAG_GATE)
+        on_post = on_post.replace(TAG_LTP, TAG_LTP + TAG_GATE)
     variables, reset = TAGGING_NEURON_VARIABLES, TAGGING_NEURON_RESET
     if cfg.ltd_capture:
         # The tag is cleared once, after the LTD capture has read it.
         on_pre = on_pre.replace("tag = tag * (1 - capture)\n", "") + LTD_CAPTURE_ON_PRE
         variables += LTD_CAPTURE_NEURON_VARIABLES
         reset += LTD_CAPTURE_NEURON_RESET
-    return {"model": TAGGED_EE_SYNAPSE_MODEL, "on_pre": on_pre, "on_post": TAGGED_EE_ON_POST,
+    return {"model": TAGGED_EE_SYNAPSE_MODEL, "on_pre": on_pre, "on_post": on_post,
             "neuron_variables": variables, "neuron_reset": reset}
 
 
@@ -393,6 +409,7 @@ def model_namespace(config: CultureConfig, seed: int) -> dict:
         "ltd_capture_threshold": float(cfg.ltd_capture_threshold),
         "ltd_capture_gain": float(cfg.ltd_capture_gain),
         "ltd_capture_hf_max": float(cfg.ltd_capture_hf_max),
+        "tag_hf_max": float(cfg.tag_hf_max),
         "w_min": 0.0,
         "w_max": float(cfg.g_ee_max_per_ms),
         "tau_homeo": cfg.homeostasis_tau_s * second,
