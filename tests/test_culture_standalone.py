@@ -39,10 +39,12 @@ def _closed_loop(culture, ms=2000.0):
 
 @pytest.mark.parametrize("config", [
     CONFIG, CONFIG.replace(stdp_tagging=True, capture_gain=20.0),
-    # Issue 17's options: multiplicative STDP, bidirectional (frequency-dependent) capture.
+    # Issue 17's options: multiplicative STDP, bidirectional (frequency-dependent) capture, the
+    # positive part only, tags gated by the presynaptic rate (all in one build).
     CONFIG.replace(stdp_weight_dependence="multiplicative", stdp_tagging=True, capture_gain=20.0,
-                   ltd_capture=True, ltd_capture_gain=20.0)],
-    ids=["stdp", "tagged-stdp", "multiplicative-bidirectional-capture"])
+                   ltd_capture=True, ltd_capture_gain=20.0, capture_positive_only=True,
+                   tag_hf_max=2.0)],
+    ids=["stdp", "tagged-stdp", "issue-17-options"])
 def test_same_seed_same_activity_as_runtime(config, tmp_path):
     a, b = Culture(config, seed=3), StandaloneCulture(config, seed=3)
     la, lb = _closed_loop(a), _closed_loop(b)
