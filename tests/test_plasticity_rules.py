@@ -201,7 +201,8 @@ def test_gated_tags_capture_what_came_before_the_tetanus_not_the_tetanus_itself(
 
 
 @pytest.mark.parametrize("field,value", [("capture_positive_only", 1), ("tag_hf_max", 0.5),
-                                         ("tag_hf_max", -1.0)])
+                                         ("tag_hf_max", -1.0), ("tag_rule", "rate"),
+                                         ("tag_hebb_tau_ms", 0.0)])
 def test_entry_12_options_name_the_field(field, value):
     with pytest.raises(ValueError, match=field):
         CultureConfig(**{field: value})
@@ -213,3 +214,20 @@ def test_entry_12_options_change_only_the_tagged_code():
         == model.ee_code(cfg)
     tagged = dataclasses.replace(cfg, stdp_tagging=True)
     assert model.ee_code(dataclasses.replace(tagged, tag_hf_max=0.0)) == model.ee_code(tagged)
+
+
+def test_hebbian_tags_mark_co_activity_within_the_nmda_window_whatever_the_order_of_a_pair():
+    cfg = dataclasses.replace(POSITIVE, tag_rule="hebbian")
+    tags = {}
+    for lag in (50.0, -50.0):  # post 50 ms after pre (outside STDP's ~20 ms), and before it
+        c = Culture(cfg, seed=9)
+        k, pre, post, delay = _ee_synapse(c)
+        c.run(2000.0, tick=spike_forcer(c, pairings(c, pre, post, delay, 20.0, 5, lag, 400.0)),
+              tick_ms=cfg.dt_ms)
+        tags[lag] = float(c._b.value(c._b.synapses_ee, "tag")[k])
+    # pre then post: the trace at the post spike is ~exp(-(50 - delay) / 100) per pairing; post
+    # then pre: nothing (no depression term, and the next pre is 350 ms away), ~exp(-3.5) less.
+    step = cfg.stdp_a_plus * cfg.g_ee_max_per_ms
+    assert tags[50.0] > 5 * 0.4 * step * np.exp(-1.6)  # 5 pairings, decayed over the 2 s run
+    assert 0 <= tags[-50.0] < 0.1 * tags[50.0]
+    assert model.ee_code(dataclasses.replace(QUIET, tag_rule="hebbian")) == model.ee_code(QUIET)

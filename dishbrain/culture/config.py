@@ -22,6 +22,7 @@ from envs.config import Config, check_bool, check_choice, check_int, check_numbe
 
 #: CultureConfig.stdp_weight_dependence: Song et al. 2000 / van Rossum, Bi & Turrigiano 2000.
 STDP_WEIGHT_DEPENDENCES = ("additive", "multiplicative")
+TAG_RULES = ("stdp", "hebbian")
 
 
 @dataclass(frozen=True)
@@ -160,6 +161,15 @@ class CultureConfig(Config):
     # capture_tau_ms) and the first 2 pulses of a 100 Hz train; hf < 3 up to ~25 Hz and 3 pulses.
     # 0: off (every pairing tags).
     tag_hf_max: float = 0.0
+    # What writes the tag (issue 17, entry 12): "stdp", the pair-STDP increments above (windows of
+    # ~20 ms, LTP and LTD nearly balanced, so co-activity without a spike-timing order writes
+    # almost nothing); "hebbian", co-activity within the NMDA receptor's coincidence window: at a
+    # postsynaptic spike the tag grows by A+ times a presynaptic spike trace of time constant
+    # tag_hebb_tau_ms (~100 ms: the NMDA current's decay, and the pairing window of LTP
+    # induction, Gustafsson et al. 1987, J Neurosci 7:774), with no depression term — tags mark
+    # what fired together on the readout's own time scale (its ~100 ms smoothing).
+    tag_rule: str = "stdp"
+    tag_hebb_tau_ms: float = 100.0
     ltd_capture: bool = False
     # ~1 s: the window over which the firing rate is read (Dudek & Bear's effect depends on the
     # number and frequency of pulses over seconds to minutes; 1 s is the tag's own time scale).
@@ -259,6 +269,8 @@ class CultureConfig(Config):
         if self.tag_hf_max != 0.0:
             check_number(self, "tag_hf_max", self.tag_hf_max, 1.0, 1000.0, lo_open=True,
                          numpy=True)
+        check_choice(self, "tag_rule", self.tag_rule, TAG_RULES)
+        check_number(self, "tag_hebb_tau_ms", self.tag_hebb_tau_ms, 1.0, 1e5, numpy=True)
         check_number(self, "ltd_capture_tau_ms", self.ltd_capture_tau_ms, 1.0, 1e6, numpy=True)
         check_number(self, "ltd_capture_threshold", self.ltd_capture_threshold, 0.5, 1000.0,
                      numpy=True)

@@ -267,6 +267,12 @@ CAPTURE_POSITIVE = "clip(w + capture_gain * 0.5 * (tag + abs(tag)), w_min, w_max
 TAG_GATE = "int(hf_pre * exp((t_last_pre - t) / tau_capture) < tag_hf_max) * "
 TAG_LTD = "tag = tag - "
 TAG_LTP = "tag = tag + "
+# Hebbian tags (CultureConfig.tag_rule = "hebbian"): a presynaptic trace hc (tau_hebb) read at
+# each postsynaptic spike; the tag's pair-STDP depression term is dropped.
+HEBBIAN_NEURON_VARIABLES = "hc : 1\n"
+HEBBIAN_NEURON_RESET = "hc = hc * exp((t_last - t) / tau_hebb) + 1\n"
+TAG_STDP_LTP = "A_plus * apre"
+TAG_HEBBIAN_LTP = "A_plus * hc_pre * exp((t_last_pre - t) / tau_hebb)"
 
 
 def ee_code(config: CultureConfig) -> dict[str, str]:
@@ -295,6 +301,12 @@ def ee_code(config: CultureConfig) -> dict[str, str]:
         on_pre = on_pre.replace(TAG_LTD, TAG_LTD + TAG_GATE)
         on_post = on_post.replace(TAG_LTP, TAG_LTP + TAG_GATE)
     variables, reset = TAGGING_NEURON_VARIABLES, TAGGING_NEURON_RESET
+    if cfg.tag_rule == "hebbian":
+        ltd_line = next(line for line in on_pre.splitlines() if line.startswith(TAG_LTD))
+        on_pre = on_pre.replace(ltd_line + "\n", "")
+        on_post = on_post.replace(TAG_STDP_LTP, TAG_HEBBIAN_LTP)
+        variables += HEBBIAN_NEURON_VARIABLES
+        reset += HEBBIAN_NEURON_RESET
     if cfg.ltd_capture:
         # The tag is cleared once, after the LTD capture has read it.
         on_pre = on_pre.replace("tag = tag * (1 - capture)\n", "") + LTD_CAPTURE_ON_PRE
@@ -410,6 +422,7 @@ def model_namespace(config: CultureConfig, seed: int) -> dict:
         "ltd_capture_gain": float(cfg.ltd_capture_gain),
         "ltd_capture_hf_max": float(cfg.ltd_capture_hf_max),
         "tag_hf_max": float(cfg.tag_hf_max),
+        "tau_hebb": cfg.tag_hebb_tau_ms * ms,
         "w_min": 0.0,
         "w_max": float(cfg.g_ee_max_per_ms),
         "tau_homeo": cfg.homeostasis_tau_s * second,
