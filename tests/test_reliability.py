@@ -478,3 +478,22 @@ def test_a_gzipped_log_is_not_overwritten_either(tmp_path, capsys):
     assert main(["play", "--agent", "random", "--minutes", "0.05", "--quiet",
                  "--out", str(tmp_path)]) == 2
     assert log.exists()
+
+
+def test_an_ignored_sigint_stays_ignored_once_brian2_is_loaded():
+    """A background job (``dishbrain sweep ... &`` from a script) starts with SIGINT ignored;
+    Brian2's handler, installed at import, used to call the ignored handler and die with a
+    TypeError traceback on a SIGINT."""
+    code = ("import os, signal, time\n"
+            "from dishbrain.cli import keep_sigint_ignored\n"
+            "keep_sigint_ignored()\n"
+            "import brian2\n"
+            "os.kill(os.getpid(), signal.SIGINT)\n"
+            "time.sleep(0.2)\n"
+            "print('still here')\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, preexec_fn=lambda: signal.signal(signal.SIGINT,
+                                                                         signal.SIG_IGN))
+    assert proc.returncode == 0, proc.stderr[-500:]
+    assert "still here" in proc.stdout
+    assert "Traceback" not in proc.stderr

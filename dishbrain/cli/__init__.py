@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 
 from dishbrain.cli import play, study, tools, view
@@ -36,7 +37,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _ignore(signum, frame) -> None:
+    pass
+
+
+def keep_sigint_ignored() -> None:
+    """A process started with SIGINT ignored (a shell's background job, ``cmd &``) keeps it
+    ignored. Brian2 wraps the previous SIGINT handler when it is imported and calls it outside a
+    simulation; the ignored handler is not callable, so a SIGINT there ended the run with a
+    TypeError traceback. A callable that ignores the signal keeps the convention."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, _ignore)
+
+
 def main(argv: list[str] | None = None) -> int:
+    keep_sigint_ignored()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
