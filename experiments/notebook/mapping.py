@@ -159,6 +159,30 @@ def add_shaping(agent, min_interval_ms: float, lf_ms: float = 0.0) -> dict:
     return state
 
 
+def add_avoidance(agent) -> dict:
+    """Learning by stimulation avoidance (Shahaf & Marom 2001; Sinapayen, Masumori & Ikegami
+    2017), as shaping, not the DishBrain rule (entry 12g): while the ball is in play the
+    encoder's own train (the ball's band and rate) plays only on ticks after a push away from
+    the ball or no push; a push towards it removes the train for the next tick, within 10 ms of
+    the decoded push."""
+    from envs.pong import ACTION_DOWN, ACTION_UP, OBS_BALL_Y, OBS_IN_PLAY, OBS_PADDLE_Y
+    state = {"removed": 0, "ticks": 0}
+    learn = agent.learn
+
+    def avoiding(self, obs, action, reward, next_obs, terminated, truncated, info):
+        learn(obs, action, reward, next_obs, terminated, truncated, info)
+        if next_obs[OBS_IN_PLAY] < 0.5 or self.feedback.is_active(float(self.culture.t_ms)):
+            return
+        state["ticks"] += 1
+        want_up = next_obs[OBS_BALL_Y] < next_obs[OBS_PADDLE_Y]
+        if (action == ACTION_UP and want_up) or (action == ACTION_DOWN and not want_up):
+            self.encoder.stop(self.culture)
+            state["removed"] += 1
+
+    agent.learn = types.MethodType(avoiding, agent)
+    return state
+
+
 def cmd_play(a) -> None:
     from agents.culture import make_culture_agent
     from dishbrain.logs import read_trace
@@ -176,6 +200,7 @@ def cmd_play(a) -> None:
         mea_config=json.loads(a.mea) if a.mea and a.state_in is None else None,
         state_out=f"{stem}.npz")
     shaping = add_shaping(agent, a.shaping, a.shaping_lf) if a.shaping > 0 else None
+    avoidance = add_avoidance(agent) if a.avoid else None
     start = time.perf_counter()
     log = f"{stem}.jsonl"
     play_session(agent, log_path=log, minutes=a.minutes, seed=a.seed, condition=a.condition,
@@ -183,7 +208,9 @@ def cmd_play(a) -> None:
     print(f"{stem}: {a.minutes} game min in {time.perf_counter() - start:.0f} s, "
           f"culture {agent.culture.firing_rate_hz():.2f} Hz, layout {agent.decoder.layout}"
           + (f", {shaping['count']} shaping trains" if shaping else "")
-          + (f", {shaping['lf_count']} low-frequency trains" if shaping and a.shaping_lf else ""))
+          + (f", {shaping['lf_count']} low-frequency trains" if shaping and a.shaping_lf else "")
+          + (f", sensory train removed on {avoidance['removed']} of {avoidance['ticks']} ticks"
+             if avoidance else ""))
     _, trace = read_trace(log)
     from envs.pong import PongConfig
     mapping_table(trace, PongConfig().court_height)
@@ -343,6 +370,9 @@ def main() -> None:
     q.add_argument("--shaping", type=float, default=0.0, metavar="MS")
     q.add_argument("--shaping-lf", type=float, default=0.0, metavar="MS",
                    help="with --shaping: the miss's train for MS ms after each push away")
+    q.add_argument("--avoid", action="store_true",
+                   help="stimulation avoidance (shaping): a push towards the ball removes the "
+                        "ball's sensory train for the next tick")
     q.add_argument("--tag", default="play")
     q.add_argument("--out", default="runs/notebook")
     q.set_defaults(run=cmd_play)
