@@ -159,12 +159,13 @@ def add_shaping(agent, min_interval_ms: float, lf_ms: float = 0.0) -> dict:
     return state
 
 
-def add_avoidance(agent) -> dict:
+def add_avoidance(agent, inverted: bool = False) -> dict:
     """Learning by stimulation avoidance (Shahaf & Marom 2001; Sinapayen, Masumori & Ikegami
     2017), as shaping, not the DishBrain rule (entry 12g): while the ball is in play the
     encoder's own train (the ball's band and rate) plays only on ticks after a push away from
     the ball or no push; a push towards it removes the train for the next tick, within 10 ms of
-    the decoded push."""
+    the decoded push. inverted (entry 12h): a push away from the ball (or no push) removes it,
+    so the train plays only after pushes towards the ball."""
     from envs.pong import ACTION_DOWN, ACTION_UP, OBS_BALL_Y, OBS_IN_PLAY, OBS_PADDLE_Y
     state = {"removed": 0, "ticks": 0}
     learn = agent.learn
@@ -175,7 +176,8 @@ def add_avoidance(agent) -> dict:
             return
         state["ticks"] += 1
         want_up = next_obs[OBS_BALL_Y] < next_obs[OBS_PADDLE_Y]
-        if (action == ACTION_UP and want_up) or (action == ACTION_DOWN and not want_up):
+        toward = (action == ACTION_UP and want_up) or (action == ACTION_DOWN and not want_up)
+        if toward != inverted:
             self.encoder.stop(self.culture)
             state["removed"] += 1
 
@@ -200,7 +202,8 @@ def cmd_play(a) -> None:
         mea_config=json.loads(a.mea) if a.mea and a.state_in is None else None,
         state_out=f"{stem}.npz")
     shaping = add_shaping(agent, a.shaping, a.shaping_lf) if a.shaping > 0 else None
-    avoidance = add_avoidance(agent) if a.avoid else None
+    avoidance = (add_avoidance(agent, inverted=a.avoid_inverted)
+                 if a.avoid or a.avoid_inverted else None)
     start = time.perf_counter()
     log = f"{stem}.jsonl"
     play_session(agent, log_path=log, minutes=a.minutes, seed=a.seed, condition=a.condition,
@@ -373,6 +376,9 @@ def main() -> None:
     q.add_argument("--avoid", action="store_true",
                    help="stimulation avoidance (shaping): a push towards the ball removes the "
                         "ball's sensory train for the next tick")
+    q.add_argument("--avoid-inverted", action="store_true",
+                   help="the reverse (shaping): the ball's sensory train plays only on ticks "
+                        "after a push towards the ball")
     q.add_argument("--tag", default="play")
     q.add_argument("--out", default="runs/notebook")
     q.set_defaults(run=cmd_play)
