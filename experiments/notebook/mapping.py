@@ -1,6 +1,6 @@
-"""Lab-notebook probes of the culture's sensorimotor mapping (docs/learning.md, entries 4-6).
+"""Lab-notebook probes of the culture's sensorimotor mapping (docs/learning.md, entries 4-6, 11-12).
 
-Where does the paddle's behaviour come from, and can plasticity reach it? Three subcommands:
+Where does the paddle's behaviour come from, and can plasticity reach it? Four subcommands:
 
     python experiments/notebook/mapping.py play --seed 0 --minutes 5 [--layout vertical]
         [--culture JSON] [--decoder JSON] [--condition stimulus] [--state-in FILE]
@@ -8,6 +8,8 @@ Where does the paddle's behaviour come from, and can plasticity reach it? Three 
     python experiments/notebook/mapping.py rewire SRC DST
         --how direct|direct-anti|motor-inputs|shuffle
     python experiments/notebook/mapping.py probe --seed 0
+    python experiments/notebook/mapping.py bound --rule runs/notebook/ub12h/ub12h
+        --frozen runs/notebook/ub12h/ub12h [--seeds 100 101 102 103] [--required 0.26]
 
 ``play`` runs one closed-loop session with a per-tick trace and prints the mapping: for each of
 the 8 ball bands (top to bottom), the mean movement while the ball is in that band (+1 = the
@@ -91,6 +93,62 @@ def weight_report(path: Path, layout: str) -> None:
         cells.append(f"{k}: up {w0[su].mean():.4f}->{w1[su].mean():.4f} "
                      f"down {w0[sd].mean():.4f}->{w1[sd].mean():.4f}")
     print("direct sensory->motor mean weight per band:\n  " + "\n  ".join(cells))
+
+
+def quarter_maps(trace: np.ndarray, court_height: float) -> list[float]:
+    """Top - bottom (mean push with the ball in the top four bands minus the bottom four) per
+    quarter of the session, the numbers `mapping_table` prints in its second column."""
+    from envs.pong import ACTION_DOWN, ACTION_UP
+    in_play = trace["in_play"] > 0
+    move = np.where(trace["action"] == ACTION_UP, 1.0,
+                    np.where(trace["action"] == ACTION_DOWN, -1.0, 0.0))
+    band = np.clip((trace["ball_y"] / court_height * BANDS).astype(int), 0, BANDS - 1)
+    n, out = len(trace), []
+    for q in range(4):
+        sel = np.zeros(n, bool)
+        sel[q * n // 4:(q + 1) * n // 4] = True
+        out.append(float(move[in_play & sel & (band < BANDS // 2)].mean()
+                         - move[in_play & sel & (band >= BANDS // 2)].mean()))
+    return out
+
+
+def cmd_bound(a) -> None:
+    """The upper-bound table of docs/learning.md (entries 11-12) from the sessions' logs: per seed
+    top - bottom in the first and last quarter under the rule and under Frozen, the changes, rule -
+    Frozen, ARL 0-5 -> 15-20; then the mean and the verdict against --required."""
+    from dishbrain.logs import read_trace
+    from dishbrain.metrics import read_session, windows
+    from envs.pong import PongConfig
+
+    height = PongConfig().court_height
+
+    def one(prefix: str, seed: int, condition: str):
+        log = f"{prefix}-seed{seed}-{condition}.jsonl"
+        if not Path(log).exists():
+            raise SystemExit(f"mapping.py bound: no session log {log}")
+        _, trace = read_trace(log)
+        q = quarter_maps(trace, height)
+        arl = {m.window: m.arl for m in windows(read_session(log), [(0, 5), (15, 20)])}
+        return q[0], q[3], arl
+
+    diffs = []
+    print("| seed | rule: map q1 -> q4 | change | Frozen: map q1 -> q4 | change | rule - Frozen "
+          "| ARL rule 0-5 -> 15-20 | ARL Frozen |")
+    print("|---|---|---|---|---|---|---|---|")
+    for seed in a.seeds:
+        r0, r3, ra = one(a.rule, seed, "stimulus")
+        f0, f3, fa = one(a.frozen, seed, "frozen")
+        d = (r3 - r0) - (f3 - f0)
+        diffs.append(d)
+        ar, af = list(ra.values()), list(fa.values())
+        print(f"| {seed} | {r0:+.3f} -> {r3:+.3f} | {r3 - r0:+.3f} | {f0:+.3f} -> {f3:+.3f} | "
+              f"{f3 - f0:+.3f} | {d:+.3f} | {ar[0]:.2f} -> {ar[1]:.2f} | "
+              f"{af[0]:.2f} -> {af[1]:.2f} |")
+    mean, right = float(np.mean(diffs)), sum(d > 0 for d in diffs)
+    need = -(-3 * len(diffs) // 4)
+    ok = mean >= a.required and right >= need
+    print(f"rule - Frozen: mean {mean:+.3f} (required >= {a.required:+.2f}), right sign on {right} "
+          f"of {len(diffs)} (required >= {need}): {'passes' if ok else 'fails'} its upper bound")
 
 
 def mapping_table(trace: np.ndarray, court_height: float) -> None:
@@ -382,6 +440,13 @@ def main() -> None:
     q.add_argument("--tag", default="play")
     q.add_argument("--out", default="runs/notebook")
     q.set_defaults(run=cmd_play)
+    q = sub.add_parser("bound", help="the upper-bound table (rule vs Frozen) from the logs")
+    q.add_argument("--rule", required=True, metavar="DIR/TAG",
+                   help="the rule's sessions, e.g. runs/notebook/ub12h/ub12h")
+    q.add_argument("--frozen", required=True, metavar="DIR/TAG")
+    q.add_argument("--seeds", type=int, nargs="+", default=[100, 101, 102, 103])
+    q.add_argument("--required", type=float, default=0.26)
+    q.set_defaults(run=cmd_bound)
     q = sub.add_parser("rewire")
     q.add_argument("src")
     q.add_argument("dst")
