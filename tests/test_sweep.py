@@ -13,7 +13,14 @@ import pytest
 
 from dishbrain.cli import main
 from dishbrain.experiment import LocalExecutor
-from dishbrain.experiment.sweep import INDEX_NAME, SWEEP_NAME, load_sweep, plan_text
+from dishbrain.experiment.sweep import (
+    INDEX_NAME,
+    SWEEP_NAME,
+    estimate_seconds,
+    load_sweep,
+    machine_probe,
+    plan_text,
+)
 from dishbrain.experiment.sweep_runner import run_sweep
 from dishbrain.logs import read_jsonl
 
@@ -173,7 +180,12 @@ def test_grid_crossed_with_variants_and_held_out_block(tmp_path):
     assert [s.seed for _, s in pairs[:8]] == [0] * 8  # seed-major: every variant early
     assert all(s.seed >= 100 for _, s in pairs[-8:])  # the held-out block last
     text = plan_text(sweep, tmp_path / "out", workers=2)
-    assert "32 sessions" in text and "CPU-h" in text
+    assert "32 sessions" in text and "CPU-h" in text and "probe" in text
+    # The estimate scales with the machine's speed relative to the one that measured it.
+    spec = pairs[0][1]
+    assert estimate_seconds(spec, speed=2.0) == pytest.approx(estimate_seconds(spec) / 2)
+    assert "x2.00" in plan_text(sweep, tmp_path / "out", workers=2, speed=2.0)
+    assert machine_probe(0.06) > 1000  # env steps per second, on any machine that runs this
 
 
 def test_dry_run_writes_nothing(tmp_path, capsys):

@@ -75,8 +75,8 @@ from dishbrain.experiment.config import (
 from dishbrain.experiment.tasks import SessionSpec, session_finished
 
 __all__ = ["BLOCKS", "HELDOUT_DIR", "INDEX_NAME", "NESTED_CONFIGS", "SWEEP_NAME", "VARIANTS_DIR",
-           "SweepConfig", "Variant", "estimate_seconds", "load_sweep", "parse_sweep",
-           "plan_text"]
+           "SweepConfig", "Variant", "estimate_seconds", "load_sweep", "machine_probe",
+           "parse_sweep", "plan_text"]
 
 SWEEP_NAME = "sweep.toml"
 INDEX_NAME = "sweep.json"
@@ -456,21 +456,25 @@ def load_sweep(path: str | Path, check_players: bool = True) -> SweepConfig:
 # --------------------------------------------------------------------------------------------
 # The plan and its cost
 
-#: Measured speeds used for the plan's estimate. The culture, x real time (wall) of the compiled
-#: backend by size: at 1,000 neurons 86.3x, the median game loop of the 48 committed 20-minute
-#: sessions of results/gap1-stdp (13.9 s); 5,000 and 10,000 from README "Closed-loop speed"
-#: (benchmarks/culture_speed.py, 2-core machine, quiet); the runtime backend at 1,000 neurons
-#: 13.6x (same table). RL players: steps/s on one core by input design, README
-#: (benchmarks/rl_speed.py --steps 5000). Reference players: a logged random session, 225,000
-#: steps/s (benchmarks/env_speed.py).
-CULTURE_X_REALTIME = ((1000, 86.3), (5000, 14.7), (10000, 6.1))
-CULTURE_RUNTIME_X_REALTIME_1000 = 13.6
+#: Measured speeds used for the plan's estimate, all in one run on one machine (`python
+#: benchmarks/plan_speeds.py`, AMD EPYC, 2 cores, quiet, 2026-12-02), with that run's median
+#: `machine_probe()` (PROBE_AT_MEASUREMENT): the plan scales every figure by this machine's
+#: probe / that one, since absolute speeds differ ~3x between machines of one class (the figures
+#: used before, from an earlier machine of this class and DQN over 5,000 steps, priced the
+#: sample-efficiency sweep at 8.2 CPU-hours; these at 31.7, ~4x). The culture:
+#: x real time of a Stimulus session's game loop (seed 0, 0.5 game minutes, build not timed),
+#: compiled backend by size; the runtime backend at 1,000 neurons. RL players: steady steps/s on
+#: one core over 20,000 steps, by input design (DQN trains from its 1,000th step). Reference
+#: players: a random player's 20-minute session.
+PROBE_AT_MEASUREMENT = 167832
+CULTURE_X_REALTIME = ((1000, 18.6), (5000, 4.3), (10000, 2.0))
+CULTURE_RUNTIME_X_REALTIME_1000 = 4.6
 RL_STEPS_PER_S = {
-    "dqn": {"positions": 2546, "stim": 2538, "image": 534},
-    "a2c": {"positions": 4230, "stim": 4188, "image": 1692},
-    "ppo": {"positions": 3974, "stim": 3972, "image": 1453},
+    "dqn": {"positions": 663, "stim": 741, "image": 168},
+    "a2c": {"positions": 1063, "stim": 1282, "image": 508},
+    "ppo": {"positions": 1102, "stim": 1102, "image": 463},
 }
-SIMPLE_STEPS_PER_S = 225_000
+SIMPLE_STEPS_PER_S = 95860
 SIMPLE_PLAYERS = ("random", "static", "tracker")
 #: Seconds a culture session spends before its game loop: make_agent("culture", n_neurons=1000)
 #: with the build cached took 1.97 s at load average 15 on the 2-core machine (docs/sweeps.md).
@@ -478,6 +482,33 @@ CULTURE_SETUP_S = 2.0
 #: The compiled culture's build, once per configuration and node: 8-12 s on the quiet machine
 #: (README table) to 134 s at load average 15 (docs/sweeps.md).
 CULTURE_BUILD_S = (8.0, 134.0)
+
+
+def machine_probe(seconds: float = 0.3) -> float:
+    """This machine's speed: steps per second of the bare Pong env under a fixed action cycle,
+    the best of three slices of `seconds` / 3 after a warm-up slice (pure Python, as the players'
+    loops are; ~0.4 s in all). The plan scales the measured speeds above by machine_probe() /
+    PROBE_AT_MEASUREMENT."""
+    import time
+
+    from envs.pong import PongEnv
+
+    env = PongEnv()
+    env.reset(seed=0)
+    best, k = 0.0, 0
+    for slice_ in range(4):  # slice 0 warms up (not counted)
+        n, start = 0, time.perf_counter()
+        while time.perf_counter() - start < seconds / 3:
+            for _ in range(200):
+                _, _, terminated, truncated, _ = env.step(k % 3)
+                k += 1
+                if terminated or truncated:
+                    env.reset()
+            n += 200
+        if slice_ > 0:
+            best = max(best, n / (time.perf_counter() - start))
+    env.close()
+    return best
 
 
 def _culture_x_realtime(n: int) -> float:
@@ -493,9 +524,15 @@ def _culture_x_realtime(n: int) -> float:
     return min(300.0, x0 * (n / n0) ** slope)
 
 
-def estimate_seconds(spec: SessionSpec) -> float | None:
+def estimate_seconds(spec: SessionSpec, speed: float = 1.0) -> float | None:
     """One core's seconds for a session (and its rest recording), from the measured speeds
-    above; None for a player whose speed was never measured."""
+    above on a machine `speed` times as fast as theirs (machine_probe() / PROBE_AT_MEASUREMENT);
+    None for a player whose speed was never measured."""
+    seconds = _estimate_at_measurement(spec)
+    return None if seconds is None else seconds / speed
+
+
+def _estimate_at_measurement(spec: SessionSpec) -> float | None:
     game_min = spec.minutes + (spec.rest.minutes if spec.rest is not None else 0.0)
     tick_ms = float(spec.game.get("tick_ms", 10.0))
     steps = game_min * 60_000.0 / tick_ms
@@ -519,9 +556,14 @@ def _cpu(seconds: float) -> str:
     return f"{seconds / 3600:.2f} CPU-h" if seconds >= 360 else f"{seconds / 60:.1f} CPU-min"
 
 
-def plan_text(sweep: SweepConfig, out: str | Path, workers: int) -> str:
-    """The plan: variants, sessions (finished already), and the CPU-hours estimate."""
+def plan_text(sweep: SweepConfig, out: str | Path, workers: int,
+              speed: float | None = None) -> str:
+    """The plan: variants, sessions (finished already), and the CPU-hours estimate for a machine
+    `speed` times as fast as the one that measured the speeds (None: probe this one)."""
     pairs = sweep.sessions(out)
+    probe = machine_probe() if speed is None else None
+    if speed is None:
+        speed = probe / PROBE_AT_MEASUREMENT
     lines = [f"sweep {sweep.name!r} ({sweep.kind}, base {sweep.base}) -> {out}"]
     unknown = set()
     total_cpu = todo_cpu = 0.0
@@ -535,7 +577,7 @@ def plan_text(sweep: SweepConfig, out: str | Path, workers: int) -> str:
             done = sum(session_finished(s.log_path) for s in specs)
             cpu = 0.0
             for s in specs:
-                est = estimate_seconds(s)
+                est = estimate_seconds(s, speed)
                 if est is None:
                     unknown.add(s.player)
                     continue
@@ -551,8 +593,12 @@ def plan_text(sweep: SweepConfig, out: str | Path, workers: int) -> str:
                          f"{f', {done} finished' if done else ''}; ~{_cpu(cpu)}")
     lines.append(f"total: {len(pairs)} sessions, {n_todo} to play; estimate {_cpu(total_cpu)} "
                  f"({total_cpu / 3600:.3f} CPU-hours; {_cpu(todo_cpu)} to play), "
-                 f"~{todo_cpu / workers / 60:.1f} min wall on {workers} workers (from measured "
-                 "speeds: dishbrain/experiment/sweep.py, README 'Closed-loop speed')")
+                 f"~{todo_cpu / workers / 60:.1f} min wall on {workers} workers")
+    lines.append("  (from the speeds measured in dishbrain/experiment/sweep.py, scaled by this "
+                 f"machine's speed: x{speed:.2f}"
+                 + (f", probe {probe:,.0f} env steps/s against {PROBE_AT_MEASUREMENT:,.0f}"
+                    if probe is not None else "")
+                 + "; +-50 % on a machine whose speed drifts; a loaded one plays slower)")
     if unknown:
         lines.append(f"  (no measured speed for {', '.join(sorted(unknown))}: not counted)")
     if any(s.player == "culture" for _, s in pairs):
