@@ -460,8 +460,8 @@ def load_sweep(path: str | Path, check_players: bool = True) -> SweepConfig:
 #: benchmarks/plan_speeds.py`, AMD EPYC, 2 cores, quiet, 2026-12-02), with that run's median
 #: `machine_probe()` (PROBE_AT_MEASUREMENT): the plan scales every figure by this machine's
 #: probe / that one, since absolute speeds differ ~3x between machines of one class (the figures
-#: used before, from an earlier machine of this class and DQN over 5,000 steps, priced the
-#: sample-efficiency sweep at 8.2 CPU-hours; these at 31.7, ~4x). The culture:
+#: used before, from an earlier machine of this class ~4x faster, priced the sample-efficiency
+#: sweep at 8.2 CPU-hours; these at 27.5). The culture:
 #: x real time of a Stimulus session's game loop (seed 0, 0.5 game minutes, build not timed),
 #: compiled backend by size; the runtime backend at 1,000 neurons. RL players: steady steps/s on
 #: one core over 20,000 steps, by input design (DQN trains from its 1,000th step). Reference
