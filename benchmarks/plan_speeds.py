@@ -7,7 +7,7 @@ per size, and the runtime backend at 1,000 neurons; builds done before timing), 
 player's session steps/s, and each RL player's steady steps/s on one core (DQN, A2C, PPO x
 positions, stim, image over --rl-steps steps; DQN trains from its 1,000th step), one at a time.
 Every measurement is bracketed by two runs of the probe (`dishbrain.experiment.sweep.
-machine_probe`), printed beside it; the constants to put in dishbrain/experiment/sweep.py are
+machine_probe`), printed beside it; the constants to put in dishbrain/experiment/plan.py are
 printed last, the speeds as measured and the run's median probe as PROBE_AT_MEASUREMENT. A
 virtual machine's speed drifts: on the 2-core machine of 2026-12-02 the probe ranged 130,000-
 229,000 within one 8-minute run and did not track the measurements closely enough to correct
@@ -46,7 +46,7 @@ def main() -> None:
     import torch
 
     from agents.rl import SB3Agent
-    from dishbrain.experiment.sweep import machine_probe
+    from dishbrain.experiment.plan import machine_probe
     from dishbrain.player import make_agent
     from dishbrain.session import play_session
 
@@ -85,7 +85,7 @@ def main() -> None:
     ref = statistics.median(p for _, _, p in rows)
     norm = {what: speed for what, speed, _ in rows}
     print(f"\nprobes {min(p for *_, p in rows):,.0f}-{max(p for *_, p in rows):,.0f}; "
-          f"load average {os.getloadavg()[0]:.2f}. For dishbrain/experiment/sweep.py:")
+          f"load average {os.getloadavg()[0]:.2f}. For dishbrain/experiment/plan.py:")
     print(f"PROBE_AT_MEASUREMENT = {ref:.0f}")
     print("CULTURE_X_REALTIME = (" + ", ".join(
         f"({n}, {norm[f'culture-{n}-standalone']:.1f})" for n in args.sizes) + ")")

@@ -23,7 +23,8 @@ import time
 from pathlib import Path
 
 from dishbrain.experiment import LocalExecutor
-from dishbrain.experiment.sweep import load_sweep, plan_text
+from dishbrain.experiment.plan import plan_text
+from dishbrain.experiment.sweep import load_sweep
 from dishbrain.experiment.sweep_runner import run_sweep
 from dishbrain.logs import read_jsonl
 

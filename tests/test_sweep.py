@@ -13,14 +13,8 @@ import pytest
 
 from dishbrain.cli import main
 from dishbrain.experiment import LocalExecutor
-from dishbrain.experiment.sweep import (
-    INDEX_NAME,
-    SWEEP_NAME,
-    estimate_seconds,
-    load_sweep,
-    machine_probe,
-    plan_text,
-)
+from dishbrain.experiment.plan import estimate_seconds, machine_probe, plan_text
+from dishbrain.experiment.sweep import INDEX_NAME, SWEEP_NAME, load_sweep
 from dishbrain.experiment.sweep_runner import run_sweep
 from dishbrain.logs import read_jsonl
 

@@ -64,7 +64,8 @@ def _print_run(summary, kind: str) -> int:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     from dishbrain.experiment import ConfigError, LocalExecutor
-    from dishbrain.experiment.sweep import load_sweep, plan_text
+    from dishbrain.experiment.plan import plan_text
+    from dishbrain.experiment.sweep import load_sweep
     from dishbrain.experiment.sweep_runner import check_folder, run_sweep
 
     if args.address is not None and args.executor != "ray":
