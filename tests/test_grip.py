@@ -168,6 +168,7 @@ def _exit_code(argv) -> int:
     (["--seeds", "0"], "seeds must be a whole number >= 1"),
     (["--edit", "all"], "invalid choice"),
     (["--seed-list", "1", "1"], "must not repeat a seed"),
+    (["--layout", "diagonal"], "layout must be one of ['dishbrain', 'dishbrain_swapped'"),
 ])
 def test_cli_rejects_bad_input_with_exit_2(argv, message, tmp_path, capsys):
     out = tmp_path / "out"

@@ -49,6 +49,8 @@ def cmd_grip(args: argparse.Namespace) -> int:
             options["n_neurons"] = args.neurons
         if args.backend is not None:
             options["backend"] = args.backend
+        if args.layout is not None:
+            options["layout"] = args.layout
         fields["player_options"] = options
         config = GripConfig(**fields)
         from dishbrain.grip import check_config
@@ -145,6 +147,9 @@ def register(sub) -> None:
                    help="feedback condition of every session (default stimulus)")
     p.add_argument("--neurons", type=positive_int("neurons"), default=None)
     p.add_argument("--backend", choices=["auto", "standalone", "runtime"], default=None)
+    p.add_argument("--layout", default=None, metavar="NAME",
+                   help="the player's motor layout, which the edits follow (default: the MEA's "
+                        "first, dishbrain; e.g. dishbrain_swapped)")
     p.add_argument("--workers", type=positive_int("workers"), default=2,
                    help="parallel sessions (default 2)")
     p.add_argument("--out", metavar="DIR", help="write DIR/grip.json, grip.png and each "
