@@ -19,21 +19,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from culture_speed import cpu_model  # noqa: E402  (the benchmarks folder is not a package)
 
 
 def main() -> None:
@@ -51,7 +44,7 @@ def main() -> None:
     from dishbrain.session import play_session
 
     torch.set_num_threads(1)
-    print(f"CPU: {_cpu()}, {os.cpu_count()} cores; load average {os.getloadavg()[0]:.2f}")
+    print(f"CPU: {cpu_model()}; load average {os.getloadavg()[0]:.2f}")
     rows: list[tuple[str, float, float]] = []   # (what, raw speed, mean of its two probes)
 
     def measured(what: str, agent, minutes: float, per: str, tmp: Path) -> None:

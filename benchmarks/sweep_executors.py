@@ -17,8 +17,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
+import sys
 import time
 from pathlib import Path
 
@@ -27,6 +27,9 @@ from dishbrain.experiment.plan import plan_text
 from dishbrain.experiment.sweep import load_sweep
 from dishbrain.experiment.sweep_runner import run_sweep
 from dishbrain.logs import read_jsonl
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from culture_speed import cpu_model  # noqa: E402  (the benchmarks folder is not a package)
 
 
 def events(path: Path, root: Path) -> list[dict]:
@@ -41,17 +44,6 @@ def events(path: Path, root: Path) -> list[dict]:
 def logs(out: Path) -> dict[str, list[dict]]:
     return {str(p.relative_to(out)): events(p, out)
             for p in sorted(out.rglob("sessions/*.jsonl"))}
-
-
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def load() -> str:
@@ -73,7 +65,7 @@ def main() -> None:
         shutil.rmtree(out / args.only, ignore_errors=True)
     elif out.exists() and not args.keep:
         shutil.rmtree(out)
-    print(f"CPU: {cpu_name()} ({os.cpu_count()} logical CPUs); workers {args.workers}")
+    print(f"CPU: {cpu_model()}; workers {args.workers}")
     print(plan_text(sweep, out / "local", args.workers))
 
     from dishbrain.player import make_agent
