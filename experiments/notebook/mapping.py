@@ -95,21 +95,27 @@ def weight_report(path: Path, layout: str) -> None:
     print("direct sensory->motor mean weight per band:\n  " + "\n  ".join(cells))
 
 
-def quarter_maps(trace: np.ndarray, court_height: float) -> list[float]:
-    """Top - bottom (mean push with the ball in the top four bands minus the bottom four) per
-    quarter of the session, the numbers `mapping_table` prints in its second column."""
+def _pushes(trace: np.ndarray, court_height: float):
+    """Per tick: ball in play, the push (+1 up, -1 down, 0), the ball's band (0 = top), and
+    each quarter's mask."""
     from envs.pong import ACTION_DOWN, ACTION_UP
     in_play = trace["in_play"] > 0
     move = np.where(trace["action"] == ACTION_UP, 1.0,
                     np.where(trace["action"] == ACTION_DOWN, -1.0, 0.0))
     band = np.clip((trace["ball_y"] / court_height * BANDS).astype(int), 0, BANDS - 1)
-    n, out = len(trace), []
-    for q in range(4):
-        sel = np.zeros(n, bool)
+    n = len(trace)
+    quarters = [np.zeros(n, bool) for _ in range(4)]
+    for q, sel in enumerate(quarters):
         sel[q * n // 4:(q + 1) * n // 4] = True
-        out.append(float(move[in_play & sel & (band < BANDS // 2)].mean()
-                         - move[in_play & sel & (band >= BANDS // 2)].mean()))
-    return out
+    return in_play, move, band, quarters
+
+
+def quarter_maps(trace: np.ndarray, court_height: float) -> list[float]:
+    """Top - bottom (mean push with the ball in the top four bands minus the bottom four) per
+    quarter of the session, the numbers `mapping_table` prints in its second column."""
+    in_play, move, band, quarters = _pushes(trace, court_height)
+    return [float(move[in_play & sel & (band < BANDS // 2)].mean()
+                  - move[in_play & sel & (band >= BANDS // 2)].mean()) for sel in quarters]
 
 
 def cmd_bound(a) -> None:
@@ -152,24 +158,16 @@ def cmd_bound(a) -> None:
 
 
 def mapping_table(trace: np.ndarray, court_height: float) -> None:
-    from envs.pong import ACTION_DOWN, ACTION_UP
-    in_play = trace["in_play"] > 0
-    move = np.where(trace["action"] == ACTION_UP, 1.0,
-                    np.where(trace["action"] == ACTION_DOWN, -1.0, 0.0))
-    band = np.clip((trace["ball_y"] / court_height * BANDS).astype(int), 0, BANDS - 1)
-    n = len(trace)
+    in_play, move, band, quarters = _pushes(trace, court_height)
     print(f"paddle y: mean {trace['paddle_y'].mean():.0f}, sd {trace['paddle_y'].std():.0f}; "
           f"ticks pushing up {np.mean(move > 0):.3f}, down {np.mean(move < 0):.3f}, "
           f"staying {np.mean(move == 0):.3f}")
     print("quarter  top-bottom  mean movement per ball band (top ... bottom)")
-    for q in range(4):
-        sel = np.zeros(n, bool)
-        sel[q * n // 4:(q + 1) * n // 4] = True
+    for q, (sel, top_bottom) in enumerate(zip(quarters, quarter_maps(trace, court_height),
+                                              strict=True)):
         per_band = [move[in_play & sel & (band == k)].mean() if np.any(in_play & sel & (band == k))
                     else np.nan for k in range(BANDS)]
-        top = move[in_play & sel & (band < BANDS // 2)].mean()
-        bottom = move[in_play & sel & (band >= BANDS // 2)].mean()
-        print(f"{q:>7}  {top - bottom:+10.3f}  " + " ".join(f"{x:+.2f}" for x in per_band))
+        print(f"{q:>7}  {top_bottom:+10.3f}  " + " ".join(f"{x:+.2f}" for x in per_band))
 
 
 def add_shaping(agent, min_interval_ms: float, lf_ms: float = 0.0) -> dict:
