@@ -275,6 +275,14 @@ TAG_STDP_LTP = "A_plus * apre"
 TAG_HEBBIAN_LTP = "A_plus * hc_pre * exp((t_last_pre - t) / tau_hebb)"
 
 
+def _edit(code: str, old: str, new: str) -> str:
+    """`code` with `old` replaced by `new`. `old` must occur: an option whose pattern no longer
+    matches the base code would otherwise leave the model silently unchanged."""
+    if old not in code:
+        raise RuntimeError(f"plasticity code edit: {old!r} not found in {code!r}")
+    return code.replace(old, new)
+
+
 def ee_code(config: CultureConfig) -> dict[str, str]:
     """The E->E synapses' and the neurons' plasticity code for a configuration.
 
@@ -284,32 +292,28 @@ def ee_code(config: CultureConfig) -> dict[str, str]:
     """
     cfg = config
     tagging = cfg.stdp_tagging and cfg.stdp_enabled
-    multiplicative = cfg.stdp_weight_dependence == "multiplicative"
+    on_pre = TAGGED_EE_ON_PRE if tagging else EE_ON_PRE
+    if cfg.stdp_weight_dependence == "multiplicative":
+        on_pre = _edit(on_pre, LTD_ADDITIVE, LTD_MULTIPLICATIVE)
     if not tagging:
-        on_pre = EE_ON_PRE
-        if multiplicative:
-            on_pre = on_pre.replace(LTD_ADDITIVE, LTD_MULTIPLICATIVE)
         return {"model": EE_SYNAPSE_MODEL, "on_pre": on_pre, "on_post": EE_ON_POST,
                 "neuron_variables": "", "neuron_reset": ""}
-    on_pre = TAGGED_EE_ON_PRE
-    if multiplicative:
-        on_pre = on_pre.replace(LTD_ADDITIVE, LTD_MULTIPLICATIVE)
     on_post = TAGGED_EE_ON_POST
     if cfg.capture_positive_only:
-        on_pre = on_pre.replace(CAPTURE_SIGNED, CAPTURE_POSITIVE)
+        on_pre = _edit(on_pre, CAPTURE_SIGNED, CAPTURE_POSITIVE)
     if cfg.tag_hf_max > 0:
-        on_pre = on_pre.replace(TAG_LTD, TAG_LTD + TAG_GATE)
-        on_post = on_post.replace(TAG_LTP, TAG_LTP + TAG_GATE)
+        on_pre = _edit(on_pre, TAG_LTD, TAG_LTD + TAG_GATE)
+        on_post = _edit(on_post, TAG_LTP, TAG_LTP + TAG_GATE)
     variables, reset = TAGGING_NEURON_VARIABLES, TAGGING_NEURON_RESET
     if cfg.tag_rule == "hebbian":
         ltd_line = next(line for line in on_pre.splitlines() if line.startswith(TAG_LTD))
-        on_pre = on_pre.replace(ltd_line + "\n", "")
-        on_post = on_post.replace(TAG_STDP_LTP, TAG_HEBBIAN_LTP)
+        on_pre = _edit(on_pre, ltd_line + "\n", "")
+        on_post = _edit(on_post, TAG_STDP_LTP, TAG_HEBBIAN_LTP)
         variables += HEBBIAN_NEURON_VARIABLES
         reset += HEBBIAN_NEURON_RESET
     if cfg.ltd_capture:
         # The tag is cleared once, after the LTD capture has read it.
-        on_pre = on_pre.replace("tag = tag * (1 - capture)\n", "") + LTD_CAPTURE_ON_PRE
+        on_pre = _edit(on_pre, "tag = tag * (1 - capture)\n", "") + LTD_CAPTURE_ON_PRE
         variables += LTD_CAPTURE_NEURON_VARIABLES
         reset += LTD_CAPTURE_NEURON_RESET
     return {"model": TAGGED_EE_SYNAPSE_MODEL, "on_pre": on_pre, "on_post": on_post,
