@@ -76,20 +76,20 @@ def main() -> None:
                          args.rl_steps / 6000.0, "steps", tmp)
 
     ref = statistics.median(p for _, _, p in rows)
-    norm = {what: speed for what, speed, _ in rows}
+    speeds = {what: speed for what, speed, _ in rows}
     print(f"\nprobes {min(p for *_, p in rows):,.0f}-{max(p for *_, p in rows):,.0f}; "
           f"load average {os.getloadavg()[0]:.2f}. For dishbrain/experiment/plan.py:")
     print(f"PROBE_AT_MEASUREMENT = {ref:.0f}")
     print("CULTURE_X_REALTIME = (" + ", ".join(
-        f"({n}, {norm[f'culture-{n}-standalone']:.1f})" for n in args.sizes) + ")")
-    print(f"CULTURE_RUNTIME_X_REALTIME_1000 = {norm['culture-1000-runtime']:.1f}")
+        f"({n}, {speeds[f'culture-{n}-standalone']:.1f})" for n in args.sizes) + ")")
+    print(f"CULTURE_RUNTIME_X_REALTIME_1000 = {speeds['culture-1000-runtime']:.1f}")
     print("RL_STEPS_PER_S = {")
     for algorithm in ("dqn", "a2c", "ppo"):
-        cells = ", ".join(f'"{d}": {norm[f"{algorithm}-{d}"]:.0f}'
+        cells = ", ".join(f'"{d}": {speeds[f"{algorithm}-{d}"]:.0f}'
                           for d in ("positions", "stim", "image"))
         print(f'    "{algorithm}": {{{cells}}},')
     print("}")
-    print(f"SIMPLE_STEPS_PER_S = {norm['random']:.0f}")
+    print(f"SIMPLE_STEPS_PER_S = {speeds['random']:.0f}")
 
 
 if __name__ == "__main__":
