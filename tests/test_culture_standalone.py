@@ -44,10 +44,9 @@ def _closed_loop(culture, ms=2000.0):
     CONFIG.replace(stdp_weight_dependence="multiplicative", stdp_tagging=True, capture_gain=20.0,
                    ltd_capture=True, ltd_capture_gain=20.0, capture_positive_only=True,
                    tag_hf_max=2.0),
-    # Entry 12's Hebbian tags.
-    CONFIG.replace(stdp_tagging=True, capture_gain=0.2, capture_positive_only=True,
-                   tag_rule="hebbian")],
-    ids=["stdp", "tagged-stdp", "issue-17-options", "hebbian-tags"])
+    # Entry 13's covariance tags (entry 12's Hebbian tags less one line), gated, signed capture.
+    CONFIG.replace(stdp_tagging=True, capture_gain=0.2, tag_rule="covariance", tag_hf_max=2.0)],
+    ids=["stdp", "tagged-stdp", "issue-17-options", "covariance-tags"])
 def test_same_seed_same_activity_as_runtime(config, tmp_path):
     a, b = Culture(config, seed=3), StandaloneCulture(config, seed=3)
     la, lb = _closed_loop(a), _closed_loop(b)

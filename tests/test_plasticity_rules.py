@@ -231,3 +231,42 @@ def test_hebbian_tags_mark_co_activity_within_the_nmda_window_whatever_the_order
     assert tags[50.0] > 5 * 0.4 * step * np.exp(-1.6)  # 5 pairings, decayed over the 2 s run
     assert 0 <= tags[-50.0] < 0.1 * tags[50.0]
     assert model.ee_code(dataclasses.replace(QUIET, tag_rule="hebbian")) == model.ee_code(QUIET)
+
+
+def _tag_after(cfg, schedule_of):
+    c = Culture(cfg, seed=9)
+    k, pre, post, delay = _ee_synapse(c)
+    c.run(2000.0, tick=spike_forcer(c, schedule_of(c, pre, post, delay)), tick_ms=cfg.dt_ms)
+    return float(c._b.value(c._b.synapses_ee, "tag")[k])
+
+
+def test_covariance_tags_fall_when_the_target_fires_below_its_own_mean_rate():
+    hebb = dataclasses.replace(POSITIVE, tag_rule="hebbian")
+    cov = dataclasses.replace(POSITIVE, tag_rule="covariance")
+
+    def paired(c, pre, post, delay):
+        return pairings(c, pre, post, delay, 20.0, 5, 50.0, 400.0)
+
+    def pre_only(c, pre, post, delay):
+        return {t: [n for n in ns if n == pre]
+                for t, ns in paired(c, pre, post, delay).items() if pre in ns}
+
+    # The source fires, the target stays silent: each presynaptic spike takes A+ tau_hebb <r_post>
+    # (the target's running rate starts at the homeostasis target) from the tag.
+    alone = _tag_after(cov, pre_only)
+    per_spike = cov.stdp_a_plus * cov.g_ee_max_per_ms * cov.tag_hebb_tau_ms / 1000.0 \
+        * cov.homeostasis_target_hz
+    assert -5 * per_spike < alone < -5 * per_spike * np.exp(-2.0)  # decayed over the 2 s run
+    assert _tag_after(hebb, pre_only) == 0.0
+    # Paired, the Hebbian term less the same subtraction (the target's 5 spikes raise its
+    # running rate by 5 / 60 s, ~6 %).
+    assert _tag_after(cov, paired) == pytest.approx(_tag_after(hebb, paired) + alone, rel=0.1)
+    assert _tag_after(cov, paired) > 0
+
+
+def test_covariance_tags_replace_only_the_depression_line():
+    hebb = model.ee_code(dataclasses.replace(POSITIVE, tag_rule="hebbian", tag_hf_max=2.0))
+    cov = model.ee_code(dataclasses.replace(POSITIVE, tag_rule="covariance", tag_hf_max=2.0))
+    assert cov["on_post"] == hebb["on_post"] and cov["neuron_reset"] == hebb["neuron_reset"]
+    extra = [line for line in cov["on_pre"].splitlines() if line not in hebb["on_pre"]]
+    assert extra == ["tag = tag - " + model.TAG_GATE + model.TAG_COVARIANCE_LTD]

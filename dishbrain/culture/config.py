@@ -22,7 +22,7 @@ from envs.config import Config, check_bool, check_choice, check_int, check_numbe
 
 #: CultureConfig.stdp_weight_dependence: Song et al. 2000 / van Rossum, Bi & Turrigiano 2000.
 STDP_WEIGHT_DEPENDENCES = ("additive", "multiplicative")
-TAG_RULES = ("stdp", "hebbian")
+TAG_RULES = ("stdp", "hebbian", "covariance")
 
 
 @dataclass(frozen=True)
@@ -167,7 +167,13 @@ class CultureConfig(Config):
     # postsynaptic spike the tag grows by A+ times a presynaptic spike trace of time constant
     # tag_hebb_tau_ms (~100 ms: the NMDA current's decay, and the pairing window of LTP
     # induction, Gustafsson et al. 1987, J Neurosci 7:774), with no depression term — tags mark
-    # what fired together on the readout's own time scale (its ~100 ms smoothing).
+    # what fired together on the readout's own time scale (its ~100 ms smoothing);
+    # "covariance" (entry 13), the Hebbian term less, at each presynaptic spike, A+ tag_hebb_tau
+    # times the postsynaptic neuron's own running rate (its homeostasis estimate, tau
+    # homeostasis_tau_s): the tag drifts by A+ tau r_pre (r_post - <r_post>), the covariance
+    # rule (Sejnowski 1977, J Math Biol 4:303) with a sliding, per-neuron threshold as in BCM
+    # (Bienenstock, Cooper & Munro 1982) — a target firing above its own mean while the source
+    # fires tags up, below it tags down.
     tag_rule: str = "stdp"
     tag_hebb_tau_ms: float = 100.0
     ltd_capture: bool = False

@@ -273,6 +273,12 @@ HEBBIAN_NEURON_VARIABLES = "hc : 1\n"
 HEBBIAN_NEURON_RESET = "hc = hc * exp((t_last - t) / tau_hebb) + 1\n"
 TAG_STDP_LTP = "A_plus * apre"
 TAG_HEBBIAN_LTP = "A_plus * hc_pre * exp((t_last_pre - t) / tau_hebb)"
+# Covariance tags (CultureConfig.tag_rule = "covariance"): the Hebbian term, less at each
+# presynaptic spike what it would add on average if the postsynaptic neuron fired at its own
+# running rate (rate_est, tau_homeo) independently of the presynaptic one: the tag's drift is
+# A+ tau_hebb r_pre (r_post - <r_post>), positive when the target fires above its own mean
+# while the source fires.
+TAG_COVARIANCE_LTD = "A_plus * tau_hebb * rate_est_post * exp((t_last_post - t) / tau_homeo)"
 
 
 def _edit(code: str, old: str, new: str) -> str:
@@ -305,9 +311,14 @@ def ee_code(config: CultureConfig) -> dict[str, str]:
         on_pre = _edit(on_pre, TAG_LTD, TAG_LTD + TAG_GATE)
         on_post = _edit(on_post, TAG_LTP, TAG_LTP + TAG_GATE)
     variables, reset = TAGGING_NEURON_VARIABLES, TAGGING_NEURON_RESET
-    if cfg.tag_rule == "hebbian":
+    if cfg.tag_rule in ("hebbian", "covariance"):
         ltd_line = next(line for line in on_pre.splitlines() if line.startswith(TAG_LTD))
-        on_pre = _edit(on_pre, ltd_line + "\n", "")
+        if cfg.tag_rule == "hebbian":
+            on_pre = _edit(on_pre, ltd_line + "\n", "")
+        else:
+            ltd_term = ltd_line.split(" - ", 1)[1]
+            gate = TAG_GATE if ltd_term.startswith(TAG_GATE) else ""
+            on_pre = _edit(on_pre, ltd_line, TAG_LTD + gate + TAG_COVARIANCE_LTD)
         on_post = _edit(on_post, TAG_STDP_LTP, TAG_HEBBIAN_LTP)
         variables += HEBBIAN_NEURON_VARIABLES
         reset += HEBBIAN_NEURON_RESET

@@ -4,7 +4,7 @@ Where does the paddle's behaviour come from, and can plasticity reach it? Four s
 
     python experiments/notebook/mapping.py play --seed 0 --minutes 5 [--layout vertical]
         [--culture JSON] [--decoder JSON] [--condition stimulus] [--state-in FILE]
-        [--shaping MS] [--out runs/notebook]
+        [--shaping MS [--shaping-band]] [--out runs/notebook]
     python experiments/notebook/mapping.py rewire SRC DST
         --how direct|direct-anti|motor-inputs|shuffle
     python experiments/notebook/mapping.py probe --seed 0
@@ -170,8 +170,11 @@ def mapping_table(trace: np.ndarray, court_height: float) -> None:
         print(f"{q:>7}  {top_bottom:+10.3f}  " + " ".join(f"{x:+.2f}" for x in per_band))
 
 
-def add_shaping(agent, min_interval_ms: float, lf_ms: float = 0.0) -> dict:
+def add_shaping(agent, min_interval_ms: float, lf_ms: float = 0.0, band: bool = False) -> dict:
     """Dense predictable feedback whenever the paddle pushes towards an approaching ball.
+
+    band (entry 13, H1): the train plays on the sensory electrode of the ball's band only, not
+    on all 8.
 
     lf_ms > 0: also the miss's unpredictable train (its amplitude and 5 Hz Poisson pulses on
     the sensory electrodes, FeedbackConfig's values) for lf_ms whenever it pushes away from it,
@@ -203,8 +206,11 @@ def add_shaping(agent, min_interval_ms: float, lf_ms: float = 0.0) -> dict:
             state["last_ms"] = t
             state["lf_count"] += 1
         if (action == ACTION_UP and want_up) or (action == ACTION_DOWN and not want_up):
+            sensory = list(self.culture.mea.sensory)
+            slot = self.encoder.slot
+            targets = [sensory[slot]] if band and slot is not None else sensory
             self.encoder.stop(self.culture)
-            self.culture.stimulate(list(self.culture.mea.sensory), c.predictable_amplitude_mv,
+            self.culture.stimulate(targets, c.predictable_amplitude_mv,
                                    c.predictable_rate_hz, c.predictable_duration_ms,
                                    random_timing=False)
             self.feedback._record("predictable", t, c.predictable_duration_ms)
@@ -257,7 +263,8 @@ def cmd_play(a) -> None:
         decoder_config=json.loads(a.decoder) if a.decoder else None,
         mea_config=json.loads(a.mea) if a.mea and a.state_in is None else None,
         state_out=f"{stem}.npz")
-    shaping = add_shaping(agent, a.shaping, a.shaping_lf) if a.shaping > 0 else None
+    shaping = (add_shaping(agent, a.shaping, a.shaping_lf, a.shaping_band) if a.shaping > 0
+               else None)
     avoidance = (add_avoidance(agent, inverted=a.avoid_inverted)
                  if a.avoid or a.avoid_inverted else None)
     start = time.perf_counter()
@@ -429,6 +436,8 @@ def main() -> None:
     q.add_argument("--shaping", type=float, default=0.0, metavar="MS")
     q.add_argument("--shaping-lf", type=float, default=0.0, metavar="MS",
                    help="with --shaping: the miss's train for MS ms after each push away")
+    q.add_argument("--shaping-band", action="store_true",
+                   help="with --shaping: the train on the ball's band's electrode only (H1)")
     q.add_argument("--avoid", action="store_true",
                    help="stimulation avoidance (shaping): a push towards the ball removes the "
                         "ball's sensory train for the next tick")
