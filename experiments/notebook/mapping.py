@@ -170,28 +170,36 @@ def mapping_table(trace: np.ndarray, court_height: float) -> None:
         print(f"{q:>7}  {top_bottom:+10.3f}  " + " ".join(f"{x:+.2f}" for x in per_band))
 
 
-def add_shaping(agent, min_interval_ms: float, lf_ms: float = 0.0, band: bool = False) -> dict:
+def add_shaping(agent, min_interval_ms: float, lf_ms: float = 0.0, band: bool = False,
+                window_ms: float = 0.0, min_toward: float = 0.2) -> dict:
     """Dense predictable feedback whenever the paddle pushes towards an approaching ball.
 
     band (entry 13, H1): the train plays on the sensory electrode of the ball's band only, not
-    on all 8.
+    on all 8. window_ms > 0 (entry 13c): "towards" is read over the recent past, not the tick:
+    an exponential average (time constant window_ms, over the in-play ticks) of +1 for a push
+    towards the ball, -1 away, 0 none; the train plays when it is >= min_toward.
 
     lf_ms > 0: also the miss's unpredictable train (its amplitude and 5 Hz Poisson pulses on
     the sensory electrodes, FeedbackConfig's values) for lf_ms whenever it pushes away from it,
     under the same minimum interval (entry 11: the upper bound of bidirectional capture).
     """
     from envs.pong import ACTION_DOWN, ACTION_UP, OBS_BALL_X, OBS_BALL_Y, OBS_IN_PLAY, OBS_PADDLE_Y
-    state = {"last_ms": -np.inf, "count": 0, "lf_count": 0}
+    state = {"last_ms": -np.inf, "count": 0, "lf_count": 0, "toward": 0.0}
     learn = agent.learn
+    keep = float(np.exp(-10.0 / window_ms)) if window_ms > 0 else 0.0
     rng = np.random.default_rng(12345)
 
     def shaped(self, obs, action, reward, next_obs, terminated, truncated, info):
         learn(obs, action, reward, next_obs, terminated, truncated, info)
         t = float(self.culture.t_ms)
+        want_up = next_obs[OBS_BALL_Y] < next_obs[OBS_PADDLE_Y]
+        if window_ms > 0 and next_obs[OBS_IN_PLAY] >= 0.5:
+            sign = 0.0 if action not in (ACTION_UP, ACTION_DOWN) else (
+                1.0 if (action == ACTION_UP) == want_up else -1.0)
+            state["toward"] = keep * state["toward"] + (1.0 - keep) * sign
         if (next_obs[OBS_IN_PLAY] < 0.5 or self.feedback.is_active(t)
                 or t - state["last_ms"] < min_interval_ms or next_obs[OBS_BALL_X] >= 0.5):
             return
-        want_up = next_obs[OBS_BALL_Y] < next_obs[OBS_PADDLE_Y]
         c = self.feedback.config
         if lf_ms > 0 and ((action == ACTION_UP and not want_up)
                           or (action == ACTION_DOWN and want_up)):
@@ -205,7 +213,9 @@ def add_shaping(agent, min_interval_ms: float, lf_ms: float = 0.0, band: bool = 
             self.feedback._record("unpredictable", t, lf_ms)
             state["last_ms"] = t
             state["lf_count"] += 1
-        if (action == ACTION_UP and want_up) or (action == ACTION_DOWN and not want_up):
+        toward = ((action == ACTION_UP and want_up) or (action == ACTION_DOWN and not want_up)
+                  if window_ms <= 0 else state["toward"] >= min_toward)
+        if toward:
             sensory = list(self.culture.mea.sensory)
             slot = self.encoder.slot
             targets = [sensory[slot]] if band and slot is not None else sensory
@@ -263,8 +273,8 @@ def cmd_play(a) -> None:
         decoder_config=json.loads(a.decoder) if a.decoder else None,
         mea_config=json.loads(a.mea) if a.mea and a.state_in is None else None,
         state_out=f"{stem}.npz")
-    shaping = (add_shaping(agent, a.shaping, a.shaping_lf, a.shaping_band) if a.shaping > 0
-               else None)
+    shaping = (add_shaping(agent, a.shaping, a.shaping_lf, a.shaping_band, a.shaping_window,
+                           a.shaping_min_toward) if a.shaping > 0 else None)
     avoidance = (add_avoidance(agent, inverted=a.avoid_inverted)
                  if a.avoid or a.avoid_inverted else None)
     start = time.perf_counter()
@@ -438,6 +448,10 @@ def main() -> None:
                    help="with --shaping: the miss's train for MS ms after each push away")
     q.add_argument("--shaping-band", action="store_true",
                    help="with --shaping: the train on the ball's band's electrode only (H1)")
+    q.add_argument("--shaping-window", type=float, default=0.0, metavar="MS",
+                   help="with --shaping: read 'towards' as an exponential average over MS ms")
+    q.add_argument("--shaping-min-toward", type=float, default=0.2, metavar="F",
+                   help="with --shaping-window: the average (-1..1) at or above which it plays")
     q.add_argument("--avoid", action="store_true",
                    help="stimulation avoidance (shaping): a push towards the ball removes the "
                         "ball's sensory train for the next tick")
