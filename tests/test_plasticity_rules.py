@@ -270,3 +270,41 @@ def test_covariance_tags_replace_only_the_depression_line():
     assert cov["on_post"] == hebb["on_post"] and cov["neuron_reset"] == hebb["neuron_reset"]
     extra = [line for line in cov["on_pre"].splitlines() if line not in hebb["on_pre"]]
     assert extra == ["tag = tag - " + model.TAG_GATE + model.TAG_COVARIANCE_LTD]
+
+
+def test_tag_baseline_follows_the_tag_and_capture_takes_the_deviation():
+    cfg = dataclasses.replace(POSITIVE, capture_positive_only=False, tag_rule="hebbian",
+                              tag_baseline_tau_s=5.0)
+    share = cfg.tag_tau_ms / 1000.0 / cfg.tag_baseline_tau_s
+    c = Culture(cfg, seed=9)
+    k, pre, post, delay = _ee_synapse(c)
+    c.run(1000.0, tick=spike_forcer(c, pairings(c, pre, post, delay, 20.0, 1, 10.0)),
+          tick_ms=cfg.dt_ms)
+    syn = c._b.synapses_ee
+    tag, mean = float(c._b.value(syn, "tag")[k]), float(c._b.value(syn, "tag_mean")[k])
+    # Both as of the pairing (event-driven): the baseline got the same step, scaled.
+    assert tag > 0 and mean == pytest.approx(share * tag, rel=1e-6)
+    # A baseline above the tag's decayed value: the capture depresses by gain x the difference.
+    c._b.value(syn, "tag_mean")[k] = mean = 0.8 * tag
+    w0 = float(c._b.value(syn, "w")[k])
+    t_pair = 20.0 + round(delay / cfg.dt_ms) * cfg.dt_ms + 10.0
+    start = _tetanus(c, pre)
+    t_capture = start + 70.0 + round(delay / cfg.dt_ms) * cfg.dt_ms
+    tag_c = tag * np.exp(-(t_capture - t_pair) / cfg.tag_tau_ms)
+    mean_c = mean * np.exp(-(t_capture - t_pair) / (1000.0 * cfg.tag_baseline_tau_s))
+    assert tag_c < mean_c
+    dw = float(c._b.value(syn, "w")[k]) - w0
+    assert dw == pytest.approx(cfg.capture_gain * (tag_c - mean_c), rel=0.05)
+    # The capture consumes the deviation: the tag is set to its baseline, which takes the
+    # tag's change, scaled (so the tetanus's later pulses capture nothing more).
+    new_mean = float(c._b.value(syn, "tag_mean")[k])
+    assert new_mean == pytest.approx(mean_c + share * (mean_c - tag_c), rel=0.02)
+    assert float(c._b.value(syn, "tag")[k]) == pytest.approx(new_mean, rel=0.02)
+
+
+@pytest.mark.parametrize("fields", [{"tag_baseline_tau_s": -1.0},
+                                    {"tag_baseline_tau_s": 0.5},  # not longer than the tag
+                                    {"tag_baseline_tau_s": 60.0, "ltd_capture": True}])
+def test_tag_baseline_bad_values_name_the_field(fields):
+    with pytest.raises(ValueError, match="tag_baseline_tau_s"):
+        CultureConfig(**fields)

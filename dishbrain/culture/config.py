@@ -176,6 +176,17 @@ class CultureConfig(Config):
     # fires tags up, below it tags down.
     tag_rule: str = "stdp"
     tag_hebb_tau_ms: float = 100.0
+    # Tags against their own baseline (entry 13; 0: off). A second per-synapse trace, of time
+    # constant tag_baseline_tau_s (~1 min: longer than a rally, shorter than a session), gets
+    # every change of the tag scaled by tag_tau / tag_baseline_tau, so its long-run mean is the
+    # tag's own; a capture moves tag - baseline into the weight. The part of a tag that every
+    # second carries alike (the drive that geometry and bursts give a synapse) is then not
+    # captured, only its deviation: on average a capture changes the weight by the covariance of
+    # the tag with the trains that capture it. A modelling assumption in the spirit of synaptic
+    # metaplasticity (a synapse's own history sets what counts as potentiating: Abraham & Bear
+    # 1996, Trends Neurosci 19:126), and the eligibility of Loewenstein & Seung's covariance rule
+    # (2006, PNAS 103:15224). Not with ltd_capture.
+    tag_baseline_tau_s: float = 0.0
     ltd_capture: bool = False
     # ~1 s: the window over which the firing rate is read (Dudek & Bear's effect depends on the
     # number and frequency of pulses over seconds to minutes; 1 s is the tag's own time scale).
@@ -277,6 +288,16 @@ class CultureConfig(Config):
                          numpy=True)
         check_choice(self, "tag_rule", self.tag_rule, TAG_RULES)
         check_number(self, "tag_hebb_tau_ms", self.tag_hebb_tau_ms, 1.0, 1e5, numpy=True)
+        if self.tag_baseline_tau_s != 0.0:
+            check_number(self, "tag_baseline_tau_s", self.tag_baseline_tau_s, 0.01, 1e5,
+                         numpy=True)
+            if self.tag_baseline_tau_s * 1000.0 <= self.tag_tau_ms:
+                raise ValueError(f"CultureConfig.tag_baseline_tau_s must be longer than "
+                                 f"tag_tau_ms ({self.tag_tau_ms} ms), got "
+                                 f"{self.tag_baseline_tau_s!r} s")
+            if self.ltd_capture:
+                raise ValueError("CultureConfig.tag_baseline_tau_s: not with ltd_capture = true "
+                                 "(set one of them off)")
         check_number(self, "ltd_capture_tau_ms", self.ltd_capture_tau_ms, 1.0, 1e6, numpy=True)
         check_number(self, "ltd_capture_threshold", self.ltd_capture_threshold, 0.5, 1000.0,
                      numpy=True)

@@ -280,6 +280,30 @@ TAG_HEBBIAN_LTP = "A_plus * hc_pre * exp((t_last_pre - t) / tau_hebb)"
 # while the source fires.
 TAG_COVARIANCE_LTD = "A_plus * tau_hebb * rate_est_post * exp((t_last_post - t) / tau_homeo)"
 
+# Tags against their own baseline (CultureConfig.tag_baseline_tau_s > 0): a second, slow trace
+# tag_mean receives every change of the tag (pairings and the clearing at a capture) scaled by
+# tau_tag / tau_tag_mean, so that its long-run mean equals the tag's; capture moves
+# tag - tag_mean into the weight, the tag's deviation from its usual level, and consumes it:
+# the tag is set to its baseline (not to 0, which a later pulse of the same tetanus would
+# capture again as a deviation of -tag_mean).
+TAG_MEAN_MODEL = "dtag_mean/dt = -tag_mean / tau_tag_mean : 1 (event-driven)\n"
+TAG_MEAN_CLEAR = """tag_mean = tag_mean + capture * tag_mean_share * (tag_mean - tag)
+tag = tag + capture * (tag_mean - tag)
+"""
+
+
+def _with_tag_mean(code: str) -> str:
+    """Every tag pairing line followed by the same change of tag_mean, scaled."""
+    out = []
+    for line in code.splitlines(keepends=True):
+        out.append(line)
+        for sign in ("+", "-"):
+            head = f"tag = tag {sign} "
+            if line.startswith(head):
+                term = line[len(head):].rstrip("\n")
+                out.append(f"tag_mean = tag_mean {sign} tag_mean_share * {term}\n")
+    return "".join(out)
+
 
 def _edit(code: str, old: str, new: str) -> str:
     """`code` with `old` replaced by `new`. `old` must occur: an option whose pattern no longer
@@ -322,12 +346,21 @@ def ee_code(config: CultureConfig) -> dict[str, str]:
         on_post = _edit(on_post, TAG_STDP_LTP, TAG_HEBBIAN_LTP)
         variables += HEBBIAN_NEURON_VARIABLES
         reset += HEBBIAN_NEURON_RESET
+    synapse_model = TAGGED_EE_SYNAPSE_MODEL
+    if cfg.tag_baseline_tau_s > 0:
+        on_pre, on_post = _with_tag_mean(on_pre), _with_tag_mean(on_post)
+        on_pre = _edit(on_pre, "capture_gain * tag,", "capture_gain * (tag - tag_mean),")
+        on_pre = _edit(on_pre, "capture_gain * 0.5 * (tag + abs(tag))",
+                       "capture_gain * 0.5 * (tag - tag_mean + abs(tag - tag_mean))") \
+            if cfg.capture_positive_only else on_pre
+        on_pre = _edit(on_pre, "tag = tag * (1 - capture)\n", TAG_MEAN_CLEAR)
+        synapse_model += TAG_MEAN_MODEL
     if cfg.ltd_capture:
         # The tag is cleared once, after the LTD capture has read it.
         on_pre = _edit(on_pre, "tag = tag * (1 - capture)\n", "") + LTD_CAPTURE_ON_PRE
         variables += LTD_CAPTURE_NEURON_VARIABLES
         reset += LTD_CAPTURE_NEURON_RESET
-    return {"model": TAGGED_EE_SYNAPSE_MODEL, "on_pre": on_pre, "on_post": on_post,
+    return {"model": synapse_model, "on_pre": on_pre, "on_post": on_post,
             "neuron_variables": variables, "neuron_reset": reset}
 
 
@@ -428,6 +461,8 @@ def model_namespace(config: CultureConfig, seed: int) -> dict:
         "A_plus": stdp * cfg.stdp_a_plus * cfg.g_ee_max_per_ms,
         "A_minus": stdp * cfg.stdp_a_plus * cfg.stdp_a_minus_ratio * cfg.g_ee_max_per_ms,
         "tau_tag": cfg.tag_tau_ms * ms,
+        "tau_tag_mean": max(cfg.tag_baseline_tau_s, 1e-3) * second,
+        "tag_mean_share": cfg.tag_tau_ms / 1000.0 / max(cfg.tag_baseline_tau_s, 1e-3),
         "tau_capture": cfg.capture_tau_ms * ms,
         "capture_threshold": float(cfg.capture_threshold),
         "capture_gain": float(cfg.capture_gain),
