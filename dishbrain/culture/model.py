@@ -293,15 +293,14 @@ tag = tag + capture * (tag_mean - tag)
 
 
 def _with_tag_mean(code: str) -> str:
-    """Every tag pairing line followed by the same change of tag_mean, scaled."""
+    """Every tag pairing line (TAG_LTP, TAG_LTD) followed by the same change of tag_mean, scaled."""
     out = []
     for line in code.splitlines(keepends=True):
         out.append(line)
-        for sign in ("+", "-"):
-            head = f"tag = tag {sign} "
+        for head in (TAG_LTP, TAG_LTD):
             if line.startswith(head):
                 term = line[len(head):].rstrip("\n")
-                out.append(f"tag_mean = tag_mean {sign} tag_mean_share * {term}\n")
+                out.append(head.replace("tag", "tag_mean") + f"tag_mean_share * {term}\n")
     return "".join(out)
 
 
@@ -349,10 +348,8 @@ def ee_code(config: CultureConfig) -> dict[str, str]:
     synapse_model = TAGGED_EE_SYNAPSE_MODEL
     if cfg.tag_baseline_tau_s > 0:
         on_pre, on_post = _with_tag_mean(on_pre), _with_tag_mean(on_post)
-        on_pre = _edit(on_pre, "capture_gain * tag,", "capture_gain * (tag - tag_mean),")
-        on_pre = _edit(on_pre, "capture_gain * 0.5 * (tag + abs(tag))",
-                       "capture_gain * 0.5 * (tag - tag_mean + abs(tag - tag_mean))") \
-            if cfg.capture_positive_only else on_pre
+        capture = CAPTURE_POSITIVE if cfg.capture_positive_only else CAPTURE_SIGNED
+        on_pre = _edit(on_pre, capture, capture.replace("tag", "(tag - tag_mean)"))
         on_pre = _edit(on_pre, "tag = tag * (1 - capture)\n", TAG_MEAN_CLEAR)
         synapse_model += TAG_MEAN_MODEL
     if cfg.ltd_capture:
@@ -441,6 +438,7 @@ def model_namespace(config: CultureConfig, seed: int) -> dict:
     from brian2 import Hz, mV
     cfg = config
     stdp = 1.0 if cfg.stdp_enabled else 0.0
+    tag_baseline_s = max(cfg.tag_baseline_tau_s, 1e-3)  # unused (and 0) when off
     return {
         "tau_exc": cfg.tau_exc_ms * ms,
         "tau_inh": cfg.tau_inh_ms * ms,
@@ -461,8 +459,8 @@ def model_namespace(config: CultureConfig, seed: int) -> dict:
         "A_plus": stdp * cfg.stdp_a_plus * cfg.g_ee_max_per_ms,
         "A_minus": stdp * cfg.stdp_a_plus * cfg.stdp_a_minus_ratio * cfg.g_ee_max_per_ms,
         "tau_tag": cfg.tag_tau_ms * ms,
-        "tau_tag_mean": max(cfg.tag_baseline_tau_s, 1e-3) * second,
-        "tag_mean_share": cfg.tag_tau_ms / 1000.0 / max(cfg.tag_baseline_tau_s, 1e-3),
+        "tau_tag_mean": tag_baseline_s * second,
+        "tag_mean_share": cfg.tag_tau_ms / 1000.0 / tag_baseline_s,
         "tau_capture": cfg.capture_tau_ms * ms,
         "capture_threshold": float(cfg.capture_threshold),
         "capture_gain": float(cfg.capture_gain),

@@ -193,16 +193,16 @@ def add_shaping(agent, min_interval_ms: float, lf_ms: float = 0.0, band: bool = 
         learn(obs, action, reward, next_obs, terminated, truncated, info)
         t = float(self.culture.t_ms)
         want_up = next_obs[OBS_BALL_Y] < next_obs[OBS_PADDLE_Y]
+        # +1: this tick pushes towards the ball, -1: away from it, 0: no push.
+        push = 0.0 if action not in (ACTION_UP, ACTION_DOWN) else (
+            1.0 if (action == ACTION_UP) == want_up else -1.0)
         if window_ms > 0 and next_obs[OBS_IN_PLAY] >= 0.5:
-            sign = 0.0 if action not in (ACTION_UP, ACTION_DOWN) else (
-                1.0 if (action == ACTION_UP) == want_up else -1.0)
-            state["toward"] = keep * state["toward"] + (1.0 - keep) * sign
+            state["toward"] = keep * state["toward"] + (1.0 - keep) * push
         if (next_obs[OBS_IN_PLAY] < 0.5 or self.feedback.is_active(t)
                 or t - state["last_ms"] < min_interval_ms or next_obs[OBS_BALL_X] >= 0.5):
             return
         c = self.feedback.config
-        if lf_ms > 0 and ((action == ACTION_UP and not want_up)
-                          or (action == ACTION_DOWN and want_up)):
+        if lf_ms > 0 and push < 0:
             sensory = list(self.culture.mea.sensory)
             n = min(c.unpredictable_electrodes, len(sensory))
             picked = set(rng.choice(len(sensory), size=n, replace=False).tolist())
@@ -213,9 +213,7 @@ def add_shaping(agent, min_interval_ms: float, lf_ms: float = 0.0, band: bool = 
             self.feedback._record("unpredictable", t, lf_ms)
             state["last_ms"] = t
             state["lf_count"] += 1
-        toward = ((action == ACTION_UP and want_up) or (action == ACTION_DOWN and not want_up)
-                  if window_ms <= 0 else state["toward"] >= min_toward)
-        if toward:
+        if (push > 0) if window_ms <= 0 else (state["toward"] >= min_toward):
             sensory = list(self.culture.mea.sensory)
             slot = self.encoder.slot
             targets = [sensory[slot]] if band and slot is not None else sensory
