@@ -29,6 +29,7 @@ from dishbrain.experiment import (
 from dishbrain.report import (
     between_tests,
     compare_groups,
+    control_tests,
     curves,
     load_run,
     paired_tests,
@@ -347,6 +348,40 @@ def test_within_and_between_tests_of_a_run(finished_run):
     assert arl["n_a"] == 3 and math.isfinite(arl["p"]) and math.isfinite(arl["p2"])
     assert all(r["design"] == "paired" for r in between)
     assert any(math.isfinite(r["p"]) for r in between)
+
+
+def test_stimulus_against_its_controls_level_and_change_with_holm(finished_run):
+    """Issue 17's judgement: Stimulus vs each control, paired by culture, on ARL in the last
+    window and on its change from the first; Holm over the controls; in tests.csv and report.md."""
+    _, out, _ = finished_run
+    data = load_run(out)
+    rows = control_tests(data)
+    assert [(r["kind"], r["a"], r["b"]) for r in rows] == [
+        ("control-level", "stimulus", "silent"), ("control-change", "stimulus", "silent")]
+    level, change = rows
+    early = {lab: data.values(lab, 0, "arl") for lab in ("stimulus", "silent")}
+    late = {lab: data.values(lab, 1, "arl") for lab in ("stimulus", "silent")}
+    seeds = sorted(set(late["stimulus"]) & set(late["silent"]))
+    assert level["n_a"] == len(seeds) and level["window_a"] == level["window_b"] == "0.5-1"
+    assert level["mean_a"] == pytest.approx(np.mean([late["stimulus"][s] for s in seeds]))
+    assert level["higher"] == sum(late["stimulus"][s] > late["silent"][s] for s in seeds)
+    d = {lab: {s: late[lab][s] - early[lab][s] for s in set(late[lab]) & set(early[lab])}
+         for lab in late}
+    both = sorted(set(d["stimulus"]) & set(d["silent"]))
+    assert change["window_a"] == "0-0.5" and change["n_a"] == len(both)
+    assert change["mean_b"] == pytest.approx(np.mean([d["silent"][s] for s in both]))
+    for r in rows:  # a family of one control: Holm changes nothing
+        assert r["p_holm"] == r["p"] or (math.isnan(r["p"]) and math.isnan(r["p_holm"]))
+    csv_kinds = [line.split(",")[0] for line in (out / "tests.csv").read_text().splitlines()]
+    assert csv_kinds.count("control-level") == 1 and csv_kinds.count("control-change") == 1
+    assert "## Stimulus against its controls" in (out / "report.md").read_text()
+
+
+def test_holm_adjusts_a_family_and_leaves_nan_out():
+    from dishbrain.report.statistics import holm
+    assert holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+    out = holm([0.02, math.nan])
+    assert out[0] == pytest.approx(0.02) and math.isnan(out[1])
 
 
 def test_learning_curve_spans_each_players_minutes(tmp_path):

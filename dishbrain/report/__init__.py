@@ -11,7 +11,8 @@ cultures on the same metrics. This package writes, for a run folder of ``dishbra
 - ``report.md``: per group and window mean, SEM and n of each metric; the published biological
   values beside them (``shared/reference/kagan2022_fig5.csv``, where present); a paired test of
   the first window against each later one within each group; tests between groups in each
-  window; the figures;
+  window; each Stimulus group against its controls (Yoked, Frozen, Silent, No-feedback) on ARL
+  in the last window and on its change, Holm-corrected over the controls; the figures;
 - ``fig5_boxplots.png`` (per-session values per group and window, published boxes beside them)
   and ``learning_curve.png`` (ARL per bin, mean +- SEM per group, published means beside it).
 
@@ -19,7 +20,8 @@ Tests. Within a group, windows are paired by session: the Wilcoxon signed-rank t
 (small n, bounded and skewed metrics), the paired t-test is reported beside it. Between groups:
 where both groups have values for the same seeds (the same culture under two conditions, or two
 players on the same serves) the same paired pair of tests; otherwise Mann-Whitney U (primary) and
-Welch's t-test. p-values are two-sided and not corrected for multiple comparisons.
+Welch's t-test. p-values are two-sided and not corrected for multiple comparisons, except in
+the Stimulus-against-controls table (Holm over the controls, stated there).
 
     dishbrain report runs/dishbrain-quick
 
@@ -49,6 +51,7 @@ from dishbrain.report.plots import curves, plot_boxplots, plot_learning_curve
 from dishbrain.report.statistics import (
     between_tests,
     compare_groups,
+    control_tests,
     group_rows,
     paired_tests,
     unpaired_tests,
@@ -65,6 +68,7 @@ __all__ = [
     "group_rows",
     "within_tests",
     "between_tests",
+    "control_tests",
     "curves",
     "format_group_table",
     "plot_boxplots",
@@ -95,7 +99,7 @@ def _write_csv(path: Path, rows: Sequence[dict], columns: Sequence[str]) -> None
 
 
 TEST_COLUMNS = ("kind", "a", "b", "window_a", "window_b", "metric", "mean_a", "mean_b", "design",
-                "n_a", "n_b", "test", "stat", "p", "test2", "stat2", "p2")
+                "n_a", "n_b", "test", "stat", "p", "test2", "stat2", "p2", "higher", "p_holm")
 
 
 def write_report(run_dir: str | Path, config: RunConfig | None = None) -> Path:
@@ -110,14 +114,15 @@ def write_report(run_dir: str | Path, config: RunConfig | None = None) -> Path:
     groups = group_rows(data)
     within = within_tests(data)
     between = between_tests(data)
-    _write_csv(run_dir / TESTS_CSV, within + between, TEST_COLUMNS)
+    controls = control_tests(data)
+    _write_csv(run_dir / TESTS_CSV, within + between + controls, TEST_COLUMNS)
     figures = []
     if data.sessions:
         figures.append(plot_boxplots(data, run_dir / BOXPLOT_PNG, published))
         figures.append(plot_learning_curve(data, run_dir / CURVE_PNG, published))
 
     md = markdown(data, groups, within, between, published, figures,
-                  {"summary": SUMMARY_CSV, "tests": TESTS_CSV})
+                  {"summary": SUMMARY_CSV, "tests": TESTS_CSV}, controls)
     path = run_dir / REPORT_MD
     path.write_text(md, encoding="utf-8")
     return path

@@ -55,7 +55,8 @@ def _md_table(head: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     return out
 
 
-def markdown(data: RunData, groups, within, between, published, figures, files) -> str:
+def markdown(data: RunData, groups, within, between, published, figures, files,
+             controls=()) -> str:
     """report.md; `files` names the CSVs it points to (summary, tests)."""
     c = data.config
     study = ("DishBrain protocol (Kagan et al. 2022, Fig. 5)" if c.kind == "experiment"
@@ -159,6 +160,24 @@ def markdown(data: RunData, groups, within, between, published, figures, files) 
                 cells.append(f"{_f(r['mean_a'], d)} vs {_f(r['mean_b'], d)}, "
                              f"{_p(r['p'])} ({_p(r['p2'])})")
             rows.append(cells)
+        out += _md_table(head, rows) + [""]
+
+    if controls:
+        out += ["## Stimulus against its controls", "",
+                "How learning is judged (issue 17): each Stimulus group against the controls of "
+                "the same player, paired by culture, on ARL in the last window and on its change "
+                "from the first. Wilcoxon signed-rank (paired t beside it); Holm's correction over "
+                "the controls, one family per measure; \"higher\": the cultures on which "
+                "Stimulus is higher.", ""]
+        head = ["comparison", "measure", "n", "means", "higher", "p Wilcoxon", "p Holm",
+                "p paired t"]
+        rows = []
+        for r in controls:
+            measure = (f"ARL {r['window_b']}" if r["kind"] == "control-level"
+                       else f"ARL change {r['window_a']} → {r['window_b']}")
+            rows.append([f"{r['a']} vs {r['b']}", measure, str(r["n_a"]),
+                         f"{_f(r['mean_a'])} vs {_f(r['mean_b'])}", f"{r['higher']} of {r['n_a']}",
+                         _p(r["p"]), _p(r["p_holm"]), _p(r["p2"])])
         out += _md_table(head, rows) + [""]
 
     if figures:

@@ -2,6 +2,11 @@
 session) and between the groups the config compares (paired by seed where both have the same
 seeds, unpaired otherwise). Within a pair: Wilcoxon signed-rank (primary) and the paired t-test;
 unpaired: Mann-Whitney U (primary) and Welch's t-test. Two-sided, uncorrected.
+
+Beside them, ``control_tests``: how issue 17 judges learning. Each Stimulus group against the
+control groups of the same player (Yoked, Frozen, Silent, No-feedback), paired by culture, on ARL
+in the last window and on its change from the first window; Holm's correction over the controls,
+one family per measure (``holm``).
 """
 
 from __future__ import annotations
@@ -15,8 +20,11 @@ import numpy as np
 
 from dishbrain.report.loading import METRICS, RunData
 
-__all__ = ["between_tests", "compare_groups", "group_rows", "mean_sem", "paired_tests",
-           "unpaired_tests", "within_tests"]
+__all__ = ["between_tests", "compare_groups", "control_tests", "group_rows", "holm", "mean_sem",
+           "paired_tests", "unpaired_tests", "within_tests"]
+
+# The conditions a Stimulus group is judged against (issue 17, Stage 1b), in the report's order.
+CONTROL_CONDITIONS = ("yoked", "frozen", "silent", "no-feedback")
 
 
 def mean_sem(values: Sequence[float]) -> tuple[float, float, int]:
@@ -142,4 +150,61 @@ def between_tests(data: RunData) -> list[dict[str, Any]]:
                              "window_b": name, "metric": metric,
                              "mean_a": mean_sem(list(va.values()))[0],
                              "mean_b": mean_sem(list(vb.values()))[0], **result})
+    return rows
+
+
+def holm(pvalues: list[float]) -> list[float]:
+    """Holm-adjusted p-values (statsmodels); NaN stays NaN and is not counted in the family."""
+    from statsmodels.stats.multitest import multipletests
+
+    idx = [i for i, p in enumerate(pvalues) if p is not None and not math.isnan(p)]
+    out = [math.nan] * len(pvalues)
+    if idx:
+        adjusted = multipletests([pvalues[i] for i in idx], method="holm")[1]
+        for i, p in zip(idx, adjusted):
+            out[i] = float(p)
+    return out
+
+
+def control_tests(data: RunData, metric: str = "arl") -> list[dict[str, Any]]:
+    """Each Stimulus group against the controls of the same player, paired by culture: the
+    metric in the last window (kind ``control-level``) and its change from the first window
+    (``control-change``). Wilcoxon signed-rank (primary) and paired t; ``p_holm``: the Wilcoxon
+    p adjusted by Holm over the controls, one family per kind; ``higher``: the cultures on which
+    Stimulus is higher. Empty without a Stimulus group, a control, or two windows."""
+    names = data.window_names
+    if len(names) < 2:
+        return []
+    rows = []
+    for stim in data.config.players:
+        if stim.condition != "stimulus":
+            continue
+        controls = [p for c in CONTROL_CONDITIONS for p in data.config.players
+                    if p.condition == c and p.player == stim.player]
+        last = max((w for w in range(1, len(names)) if data.reaches(stim.label, w)), default=None)
+        if last is None:
+            continue
+        for kind in ("control-level", "control-change"):
+            family = []
+            for ctl in controls:
+                if not data.reaches(ctl.label, last):
+                    continue
+                values = {}
+                for label in (stim.label, ctl.label):
+                    late = data.values(label, last, metric)
+                    early = data.values(label, 0, metric)
+                    values[label] = (late if kind == "control-level" else
+                                     {s: late[s] - early[s] for s in set(late) & set(early)})
+                seeds = sorted(set(values[stim.label]) & set(values[ctl.label]))
+                x = [values[stim.label][s] for s in seeds]
+                y = [values[ctl.label][s] for s in seeds]
+                family.append({"kind": kind, "a": stim.label, "b": ctl.label,
+                               "window_a": names[0] if kind == "control-change" else names[last],
+                               "window_b": names[last], "metric": metric,
+                               "mean_a": mean_sem(x)[0], "mean_b": mean_sem(y)[0],
+                               "higher": sum(a > b for a, b in zip(x, y)),
+                               **paired_tests(x, y)})
+            for row, p in zip(family, holm([r["p"] for r in family])):
+                row["p_holm"] = p
+            rows += family
     return rows

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from dishbrain.report.loading import RunData, load_run
-from dishbrain.report.statistics import between_tests, mean_sem, within_tests
+from dishbrain.report.statistics import between_tests, holm, mean_sem, within_tests
 
 __all__ = ["SweepRow", "holm", "ratio_ci", "sweep_rows", "write_sweep_report"]
 
@@ -91,19 +91,6 @@ def ratio_ci(early: list[float], late: list[float]) -> tuple[float, float, float
                           method="percentile", rng=np.random.default_rng(0))
     lo, hi = res.confidence_interval
     return ratio, float(lo), float(hi)
-
-
-def holm(pvalues: list[float]) -> list[float]:
-    """Holm-adjusted p-values (statsmodels); NaN stays NaN and is not counted in the family."""
-    from statsmodels.stats.multitest import multipletests
-
-    idx = [i for i, p in enumerate(pvalues) if p is not None and not math.isnan(p)]
-    out = [math.nan] * len(pvalues)
-    if idx:
-        adjusted = multipletests([pvalues[i] for i in idx], method="holm")[1]
-        for i, p in zip(idx, adjusted):
-            out[i] = float(p)
-    return out
 
 
 def _reached(data: RunData, label: str) -> list[int]:
