@@ -171,8 +171,12 @@ def mapping_table(trace: np.ndarray, court_height: float) -> None:
 
 
 def add_shaping(agent, min_interval_ms: float, lf_ms: float = 0.0, band: bool = False,
-                window_ms: float = 0.0, min_toward: float = 0.2) -> dict:
+                window_ms: float = 0.0, min_toward: float = 0.2, away: bool = False) -> dict:
     """Dense predictable feedback whenever the paddle pushes towards an approaching ball.
+
+    away (entry 17): the same train after each push *away* from the ball instead (with
+    window_ms: when the average is <= -min_toward), so that pair STDP sees the push that was
+    wrong before the train (post before pre) and depresses the synapses that made it.
 
     band (entry 13, H1): the train plays on the sensory electrode of the ball's band only, not
     on all 8. window_ms > 0 (entry 13c): "towards" is read over the recent past, not the tick:
@@ -213,7 +217,8 @@ def add_shaping(agent, min_interval_ms: float, lf_ms: float = 0.0, band: bool = 
             self.feedback._record("unpredictable", t, lf_ms)
             state["last_ms"] = t
             state["lf_count"] += 1
-        if (push > 0) if window_ms <= 0 else (state["toward"] >= min_toward):
+        sign = -1.0 if away else 1.0
+        if (sign * push > 0) if window_ms <= 0 else (sign * state["toward"] >= min_toward):
             sensory = list(self.culture.mea.sensory)
             slot = self.encoder.slot
             targets = [sensory[slot]] if band and slot is not None else sensory
@@ -272,7 +277,7 @@ def cmd_play(a) -> None:
         mea_config=json.loads(a.mea) if a.mea and a.state_in is None else None,
         state_out=f"{stem}.npz")
     shaping = (add_shaping(agent, a.shaping, a.shaping_lf, a.shaping_band, a.shaping_window,
-                           a.shaping_min_toward) if a.shaping > 0 else None)
+                           a.shaping_min_toward, a.shaping_away) if a.shaping > 0 else None)
     avoidance = (add_avoidance(agent, inverted=a.avoid_inverted)
                  if a.avoid or a.avoid_inverted else None)
     start = time.perf_counter()
@@ -446,6 +451,9 @@ def main() -> None:
                    help="with --shaping: the miss's train for MS ms after each push away")
     q.add_argument("--shaping-band", action="store_true",
                    help="with --shaping: the train on the ball's band's electrode only (H1)")
+    q.add_argument("--shaping-away", action="store_true",
+                   help="with --shaping: the train after each push away from the ball instead "
+                        "of towards it (entry 17)")
     q.add_argument("--shaping-window", type=float, default=0.0, metavar="MS",
                    help="with --shaping: read 'towards' as an exponential average over MS ms")
     q.add_argument("--shaping-min-toward", type=float, default=0.2, metavar="F",
