@@ -184,25 +184,27 @@ def control_tests(data: RunData, metric: str = "arl") -> list[dict[str, Any]]:
         last = max((w for w in range(1, len(names)) if data.reaches(stim.label, w)), default=None)
         if last is None:
             continue
+        controls = [ctl for ctl in controls if data.reaches(ctl.label, last)]
+        # seed -> value per group and measure: the last window, and its change from the first
+        measures = {}
+        for label in [stim.label] + [ctl.label for ctl in controls]:
+            late, early = data.values(label, last, metric), data.values(label, 0, metric)
+            measures[label] = {"control-level": late,
+                               "control-change": {s: late[s] - early[s]
+                                                  for s in set(late) & set(early)}}
         for kind in ("control-level", "control-change"):
             family = []
+            a = measures[stim.label][kind]
             for ctl in controls:
-                if not data.reaches(ctl.label, last):
-                    continue
-                values = {}
-                for label in (stim.label, ctl.label):
-                    late = data.values(label, last, metric)
-                    early = data.values(label, 0, metric)
-                    values[label] = (late if kind == "control-level" else
-                                     {s: late[s] - early[s] for s in set(late) & set(early)})
-                seeds = sorted(set(values[stim.label]) & set(values[ctl.label]))
-                x = [values[stim.label][s] for s in seeds]
-                y = [values[ctl.label][s] for s in seeds]
+                b = measures[ctl.label][kind]
+                seeds = sorted(set(a) & set(b))
+                x = [a[s] for s in seeds]
+                y = [b[s] for s in seeds]
                 family.append({"kind": kind, "a": stim.label, "b": ctl.label,
                                "window_a": names[0] if kind == "control-change" else names[last],
                                "window_b": names[last], "metric": metric,
                                "mean_a": mean_sem(x)[0], "mean_b": mean_sem(y)[0],
-                               "higher": sum(a > b for a, b in zip(x, y)),
+                               "higher": sum(u > v for u, v in zip(x, y)),
                                **paired_tests(x, y)})
             for row, p in zip(family, holm([r["p"] for r in family])):
                 row["p_holm"] = p

@@ -192,6 +192,7 @@ def add_shaping(agent, min_interval_ms: float, lf_ms: float = 0.0, band: bool = 
     learn = agent.learn
     keep = float(np.exp(-10.0 / window_ms)) if window_ms > 0 else 0.0
     rng = np.random.default_rng(12345)
+    sign = -1.0 if away else 1.0   # +1: the train follows pushes towards the ball, -1: away
 
     def shaped(self, obs, action, reward, next_obs, terminated, truncated, info):
         learn(obs, action, reward, next_obs, terminated, truncated, info)
@@ -217,7 +218,6 @@ def add_shaping(agent, min_interval_ms: float, lf_ms: float = 0.0, band: bool = 
             self.feedback._record("unpredictable", t, lf_ms)
             state["last_ms"] = t
             state["lf_count"] += 1
-        sign = -1.0 if away else 1.0
         if (sign * push > 0) if window_ms <= 0 else (sign * state["toward"] >= min_toward):
             sensory = list(self.culture.mea.sensory)
             slot = self.encoder.slot

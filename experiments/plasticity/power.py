@@ -24,7 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-CONTROLS = ("yoked", "frozen", "silent", "no-feedback")
+from dishbrain.report.statistics import CONTROL_CONDITIONS
+
 FLOOR = 0.05
 GOAL = 1.3
 
@@ -44,7 +45,7 @@ def log_ratios(run: Path) -> tuple[list[float], list[float]]:
             return None
         return math.log(max(w["5-20"], FLOOR) / max(w["0-5"], FLOOR))
 
-    null = [r for key in arl if key[0] in CONTROLS if (r := ratio(key)) is not None]
+    null = [r for key in arl if key[0] in CONTROL_CONDITIONS if (r := ratio(key)) is not None]
     paired = []
     for cond, seed in arl:
         if cond == "stimulus":
