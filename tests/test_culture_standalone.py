@@ -54,6 +54,10 @@ def test_same_seed_same_activity_as_runtime(config, tmp_path):
     ca = np.array([c for _, c in la])
     cb = np.array([c for _, c in lb])
     assert a.t_ms == b.t_ms == 2000.0
+    # The compiled build looks its synaptic decays up on the time grid (dishbrain.culture.decay):
+    # the two STDP traces on the presynaptic pathway and the presynaptic one on the postsynaptic.
+    manifest = json.loads((b.prepare(10.0, verbose=False) / "manifest.json").read_text())
+    assert manifest["decays_tabled"] >= 3
     # Distribution: the mean rate within 10%, electrode-wise counts correlated.
     assert b.firing_rate_hz() > 0.1
     assert b.firing_rate_hz() == pytest.approx(a.firing_rate_hz(), rel=0.1)

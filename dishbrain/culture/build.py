@@ -43,7 +43,7 @@ from dishbrain.mea import MEA, MEAConfig
 # recompiles): the Cython cache from the model and the code paths `warm_cache` runs; the C++ build
 # from the model, the structure of seed 0 it checks its wiring files against, and the link.
 CYTHON_SOURCES = ("config", "rng", "model", "runtime", "build")
-STANDALONE_SOURCES = ("config", "rng", "structure", "model", "link", "queue", "build")
+STANDALONE_SOURCES = ("config", "rng", "structure", "model", "link", "queue", "decay", "build")
 
 
 def _sources_digest(modules: tuple[str, ...]) -> str:
@@ -351,6 +351,9 @@ def build_project(folder: Path) -> None:
     # synapse (dishbrain.culture.queue; bit-identical).
     from dishbrain.culture.queue import patch_project
     patch_project(project)
+    # The synaptic pathways' decay factors from a table on the time grid (dishbrain.culture.decay).
+    from dishbrain.culture.decay import patch_decays
+    n_decays = patch_decays(project, config.dt_ms / 1000.0)
     out = subprocess.run(["make", "-j2"], cwd=str(project), capture_output=True, text=True)
     if out.returncode != 0:
         raise RuntimeError("make failed:\n" + out.stdout[-3000:] + out.stderr[-5000:])
@@ -393,7 +396,7 @@ def build_project(folder: Path) -> None:
         synapses[S.name] = info
     manifest = {"n_neurons": n, "n_electrodes": ne, "synapses": synapses,
                 "variables": variables, "tick_ms": spec["tick_ms"],
-                "monitor": spec["monitor"], "dt_ms": config.dt_ms}
+                "monitor": spec["monitor"], "dt_ms": config.dt_ms, "decays_tabled": n_decays}
     (folder / "manifest.json").write_text(json.dumps(manifest))
 
 
