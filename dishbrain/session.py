@@ -48,13 +48,15 @@ class Progress(gym.Wrapper):
                          position=position, leave=position is None,
                          bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f} game min "
                                     "[{elapsed}<{remaining}]")
-        self._inc = every * tick_s / 60.0
+        self._step_min = tick_s / 60.0
 
     def step(self, action):
         out = self.env.step(action)
         self._count += 1
         if self._count % self._every == 0:
-            self._bar.update(self._inc)
+            # to the minute played, never past the total (summed increments overshoot it)
+            done = min(self._count * self._step_min, self._bar.total)
+            self._bar.update(done - self._bar.n)
         return out
 
     def close(self):

@@ -111,3 +111,21 @@ def test_human_agent_needs_a_window():
     human = make_agent("human")
     with pytest.raises(RuntimeError, match="--render"):
         human.act(np.zeros(6, np.float32))
+
+
+def test_progress_bar_ends_at_its_total_without_overshooting():
+    import warnings
+
+    import gymnasium as gym
+
+    import envs  # noqa: F401  (registers the game)
+    from dishbrain.session import Progress
+
+    env = Progress(gym.make("DishBrain/Pong-v0"), n_steps=120_000, desc="t", every=1000)
+    env.reset(seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")    # tqdm warns when a bar is pushed past its total
+        for _ in range(120_000):
+            env.step(0)
+        env.close()   # the last render, where tqdm checks the fraction
+    assert env._bar.n == pytest.approx(20.0) and env._bar.n <= env._bar.total

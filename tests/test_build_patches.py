@@ -1,4 +1,5 @@
-"""The compiled backend's decay table (dishbrain.culture.decay): the patch and its arithmetic."""
+"""What the compiled backend patches into Brian2's generated project, on text and in arithmetic:
+the decay table (dishbrain.culture.decay) and the run loop's clock (dishbrain.culture.build)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import subprocess
 import numpy as np
 import pytest
 
+from dishbrain.culture.build import _STEP_CLOCK, _patch_run_loop
 from dishbrain.culture.decay import HEADER, TABLE_SIZE, patch_code
 
 # The shapes Brian2 writes for an E->E pathway (trimmed from a generated code object).
@@ -81,3 +83,26 @@ int main() {
     np.testing.assert_allclose(got[len(on_grid) + 2:len(on_grid) + 4], near, rtol=1e-13)
     for k in (0, 1, 4, 5):
         assert got[len(on_grid) + k] == pytest.approx(want[len(on_grid) + k], rel=1e-13, abs=0)
+
+
+RUN_LOOP = """    while(clock && clock->running() && !Network::_globally_stopped)
+    {
+        clock = next_clocks();
+""" + _STEP_CLOCK + """
+    }
+    Network::_globally_running = false;
+    _last_run_time = elapsed_realtime;
+"""
+
+
+def test_run_loop_reads_the_clock_once(tmp_path):
+    (tmp_path / "network.cpp").write_text(RUN_LOOP)
+    _patch_run_loop(tmp_path)
+    text = (tmp_path / "network.cpp").read_text()
+    assert _STEP_CLOCK not in text and text.count("std::clock()") == 1
+    assert (text.index("std::clock()") > text.index("    }\n")
+            and text.index("std::clock()") < text.index("_last_run_time"))
+    # a loop of another shape is left alone
+    (tmp_path / "network.cpp").write_text("while (1) { f(); }\n")
+    _patch_run_loop(tmp_path)
+    assert (tmp_path / "network.cpp").read_text() == "while (1) { f(); }\n"
