@@ -7,8 +7,9 @@ postsynaptic one): two to four libm calls per E->E event. ``t`` and every ``t_x`
 simulation's grid, so the elapsed time is a whole number k of steps, and the factor is
 exp(-k dt / tau): ``patch_decays`` replaces each such call in the synaptic pathways' code
 objects with ``ds_decay``, a lookup in a table of ``TABLE_SIZE`` factors per time constant,
-filled once per process with libm's exp (issue 16: 24 % less CPU at 10,000 neurons, medians of
-4 runs of ``benchmarks/culture_speed.py --sizes 10000`` interleaved with the libm build's binary).
+filled once per process with libm's exp (issue 16: 24 % less CPU at 10,000 neurons, 12.7 -> 9.6 s
+for 20 s simulated, medians of 8 runs of ``benchmarks/culture_speed.py --sizes 10000``
+interleaved with the libm build's binary).
 
 Beyond the table (k >= ``TABLE_SIZE``, i.e. 2 s at dt 0.5 ms), for a negative or non-finite
 elapsed time, ``ds_decay`` calls exp as before. Inside it, each factor equals libm's
