@@ -261,6 +261,20 @@ def ensure_build(config: CultureConfig, mea: MEA, tick_ms: float = 10.0, monitor
 
 MAX_BUILDS = 24
 
+
+def _prune(root: Path, keep: Path) -> None:
+    """Remove the least recently used builds beyond MAX_BUILDS (not ``keep``)."""
+    builds = sorted((p for p in root.iterdir() if (p / "manifest.json").exists() and p != keep),
+                    key=lambda p: (p / "manifest.json").stat().st_mtime, reverse=True)
+    for old in builds[MAX_BUILDS - 1:]:
+        shutil.rmtree(old, ignore_errors=True)
+        (root / f"{old.name}.lock").unlink(missing_ok=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Generating and compiling the C++ project (in the helper process)
+# ---------------------------------------------------------------------------------------------
+
 # Brian2's Network::run reads the process's CPU clock after every time step (std::clock, a
 # system call: ~6 % of the binary's perf samples at 1,000 neurons) only to report the run's
 # duration at its end; with no report function it is read once, after the loop. (End to end,
@@ -281,19 +295,6 @@ def _patch_run_loop(project: Path) -> None:
         "    elapsed_realtime = (double)(current - start)/(1 * CLOCKS_PER_SEC);\n" + loop_end)
     path.write_text(text)
 
-
-def _prune(root: Path, keep: Path) -> None:
-    """Remove the least recently used builds beyond MAX_BUILDS (not ``keep``)."""
-    builds = sorted((p for p in root.iterdir() if (p / "manifest.json").exists() and p != keep),
-                    key=lambda p: (p / "manifest.json").stat().st_mtime, reverse=True)
-    for old in builds[MAX_BUILDS - 1:]:
-        shutil.rmtree(old, ignore_errors=True)
-        (root / f"{old.name}.lock").unlink(missing_ok=True)
-
-
-# ---------------------------------------------------------------------------------------------
-# Generating and compiling the C++ project (in the helper process)
-# ---------------------------------------------------------------------------------------------
 
 def build_project(folder: Path) -> None:
     """In a helper process: generate and compile the project described by folder/spec.json."""
