@@ -290,9 +290,8 @@ def _patch_run_loop(project: Path) -> None:
     loop_end = "    Network::_globally_running = false;\n"
     if text.count(_STEP_CLOCK) != 1 or text.count(loop_end) != 1:
         return   # another Brian2 version's loop: left as it is (slower, not wrong)
-    text = text.replace(_STEP_CLOCK, "\n").replace(
-        loop_end, "    current = std::clock();\n"
-        "    elapsed_realtime = (double)(current - start)/(1 * CLOCKS_PER_SEC);\n" + loop_end)
+    after_loop = "".join(f"    {line.strip()}\n" for line in _STEP_CLOCK.strip().splitlines())
+    text = text.replace(_STEP_CLOCK, "\n").replace(loop_end, after_loop + loop_end)
     path.write_text(text)
 
 

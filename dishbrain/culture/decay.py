@@ -65,7 +65,8 @@ _MINUS_T = "const double {} = 0.0 - t;"
 
 def patch_code(text: str, dt_s: float) -> tuple[str, int]:
     """One code object's text with its grid decays looked up; returns (text, calls replaced)."""
-    inv_taus = set(_INV_TAU.findall(text))
+    # each loop invariant 1 / tau by name, with its definition (where its table is filled)
+    inv_taus = {m.group(1): m.group(0) for m in _INV_TAU.finditer(text)}
     used: set[str] = set()
 
     def since_update(m: re.Match) -> str:
@@ -87,12 +88,11 @@ def patch_code(text: str, dt_s: float) -> tuple[str, int]:
     if not used:
         return text, 0
     for a in sorted(used):
-        m = re.search(rf"const double {a} = 1\.0f\*1\.0/\w+;", text)
         fill = (f"\n    static double _ds_tab{a}[DS_DECAY_N];"
                 f"\n    static double _ds_inv{a} = -1.0;"
                 f"\n    if (_ds_inv{a} != {a}) "
                 f"{{ ds_decay_fill(_ds_tab{a}, {a}); _ds_inv{a} = {a}; }}")
-        text = text[:m.end()] + fill + text[m.end():]
+        text = text.replace(inv_taus[a], inv_taus[a] + fill, 1)
     header = HEADER.format(size=TABLE_SIZE, dt=float(dt_s), inv_dt=1.0 / float(dt_s))
     first = text.index("#include")
     return text[:first] + header + text[first:], replaced
