@@ -139,23 +139,45 @@ def stimulus_response(culture, electrode: int, n_pulses: int = 40, interval_ms: 
     return out
 
 
-def culture_check(out_dir, n_neurons: int = 1000, seconds: float = 60.0, seed: int = 0,
-                  progress: bool = True) -> list[Path]:
+#: What the default culture is calibrated to (dishbrain/culture/config.py, the conductances'
+#: notes): mean rate in Hz, network bursts per minute, mean burst duration in ms.
+CALIBRATION_TARGET = {"mean_rate_hz": (1.0, 1.7), "bursts_per_min": (14.0, 22.0),
+                      "mean_duration_ms": (150.0, 250.0)}
+
+
+def within_target(rate_hz: float, stats: BurstStats) -> dict[str, bool]:
+    """Each calibration figure (`CALIBRATION_TARGET`) against its range."""
+    values = {"mean_rate_hz": rate_hz, "bursts_per_min": stats.bursts_per_min,
+              "mean_duration_ms": stats.mean_duration_ms}
+    return {k: bool(lo <= values[k] <= hi) for k, (lo, hi) in CALIBRATION_TARGET.items()}
+
+
+def culture_check(out_dir, n_neurons: int | None = None, seconds: float = 60.0, seed: int = 0,
+                  progress: bool = True, config=None, mea_config=None) -> list[Path]:
     """Simulate a culture and write ``culture-check.png`` and ``culture-check.json`` to out_dir.
 
     ``seconds`` of spontaneous activity (after a 2 s settling period that is not shown), then 40
-    single 75 mV pulses, 500 ms apart, on sensory electrode 3. Returns the paths written.
+    single 75 mV pulses, 500 ms apart, on sensory electrode 3. ``config`` (a `CultureConfig`)
+    and ``mea_config`` (a `MEAConfig`) default to the defaults; ``n_neurons``, when given,
+    replaces the config's. Returns the paths written.
     """
+    import dataclasses
+
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     from dishbrain.culture import Culture, CultureConfig
+    from dishbrain.mea import MEA
 
+    config = CultureConfig() if config is None else config
+    if n_neurons is not None:
+        config = dataclasses.replace(config, n_neurons=n_neurons)
+    n_neurons = config.n_neurons
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     wall0 = time.perf_counter()
-    culture = Culture(CultureConfig(n_neurons=n_neurons), seed=seed)
+    culture = Culture(config, None if mea_config is None else MEA(mea_config), seed=seed)
     culture.run(2000.0)
     t_start = culture.t_ms
     times, neurons = culture.record(seconds * 1000.0, progress=progress)
@@ -238,8 +260,11 @@ def culture_check(out_dir, n_neurons: int = 1000, seconds: float = 60.0, seed: i
     summary = {
         "n_neurons": n_neurons, "seed": seed, "seconds": seconds,
         "mean_rate_hz": rate, "burst_statistics": asdict(stats),
+        "calibration_target": {k: list(v) for k, v in CALIBRATION_TARGET.items()},
+        "within_target": within_target(rate, stats),
         "electrode_rates_hz": emap.round(3).tolist(), "stimulus_response": psth,
-        "config": culture.config.to_dict(), "wall_s": time.perf_counter() - wall0,
+        "config": culture.config.to_dict(), "mea_config": asdict(culture.mea.config),
+        "wall_s": time.perf_counter() - wall0,
     }
     js = out / "culture-check.json"
     js.write_text(json.dumps(summary, indent=1))

@@ -634,6 +634,34 @@ def test_culture_check_writes_the_figure_and_numbers(tmp_path):
     assert "bursts_per_min" in summary["burst_statistics"]
 
 
+def test_culture_check_of_a_config_file_uses_its_culture_and_array(tmp_path, capsys):
+    import json
+
+    from dishbrain.cli import main
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[culture]\nn_neurons = 150\n[culture.mea_config]\nrows = 10\ncols = 6\n"
+                   "[culture.culture_config]\nnoise_exc_sigma_mv = 2.5\n"
+                   "[culture.decoder_config]\nmode = \"contrast\"\n")
+    assert main(["culture-check", str(cfg), "--seconds", "2", "--out", str(tmp_path / "o")]) == 0
+    printed = capsys.readouterr().out
+    assert "calibration target" in printed and "mean_rate_hz 1-1.7" in printed
+    summary = json.loads((tmp_path / "o" / "culture-check.json").read_text())
+    assert summary["n_neurons"] == 150
+    assert summary["config"]["noise_exc_sigma_mv"] == 2.5
+    assert summary["mea_config"]["rows"] == 10
+    assert np.array(summary["electrode_rates_hz"]).shape == (10, 6)
+    assert set(summary["within_target"]) == {"mean_rate_hz", "bursts_per_min", "mean_duration_ms"}
+
+
+def test_culture_check_bad_config_names_the_field_and_writes_nothing(tmp_path, capsys):
+    from dishbrain.cli import main
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[culture.mea_config]\nrows = 3\n")
+    assert main(["culture-check", str(cfg), "--out", str(tmp_path / "o")]) == 2
+    assert "MEAConfig.rows must be an integer in [4, 64], got 3" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
 def test_burst_detection_finds_synthetic_bursts():
     from dishbrain.culture_check import burst_statistics
     rng = np.random.default_rng(0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -20,15 +21,44 @@ def cmd_culture_check(args: argparse.Namespace) -> int:
     from dishbrain.culture import ensure_compiled
     from dishbrain.culture_check import culture_check
 
+    try:
+        config, mea_config = culture_check_configs(args.config)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     out = writable_dir(Path(args.out))
     ensure_compiled()
     try:
-        paths = culture_check(out, n_neurons=args.neurons, seconds=args.seconds, seed=args.seed)
+        paths = culture_check(out, n_neurons=args.neurons, seconds=args.seconds, seed=args.seed,
+                              config=config, mea_config=mea_config)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     for path in paths:
         print(path)
+    summary = json.loads(paths[1].read_text())
+    ok = summary["within_target"]
+    print("calibration target (dishbrain/culture/config.py): " + ", ".join(
+        f"{k} {summary['calibration_target'][k][0]:g}-{summary['calibration_target'][k][1]:g}: "
+        f"{'in' if ok[k] else 'OUT'}" for k in ok))
     return 0
+
+
+def culture_check_configs(path: str | None):
+    """(CultureConfig, MEAConfig) from a config file's ``[culture]`` table (its ``n_neurons``,
+    ``culture_config`` and ``mea_config``; the readout's settings do not shape the culture and
+    are not read), or (None, None) without a file: the defaults."""
+    if path is None:
+        return None, None
+    import dataclasses
+
+    from dishbrain.culture import CultureConfig
+    from dishbrain.grip import load_grip_toml
+    from dishbrain.mea import MEAConfig
+
+    table = load_grip_toml(path).get("player_options", {})
+    config = CultureConfig.from_dict(dict(table.get("culture_config") or {}))
+    if "n_neurons" in table:
+        config = dataclasses.replace(config, n_neurons=table["n_neurons"])
+    return config, MEAConfig.from_dict(dict(table.get("mea_config") or {}))
 
 
 def cmd_grip(args: argparse.Namespace) -> int:
@@ -122,8 +152,12 @@ def cmd_warmup(args: argparse.Namespace) -> int:
 def register(sub) -> None:
     p = sub.add_parser("culture-check", help="a culture's spontaneous activity and stimulus "
                                              "responses: raster, firing map, PSTH (PNG + JSON)")
+    p.add_argument("config", metavar="CONFIG.toml", nargs="?",
+                   help="the culture of an experiment or grip config: its [culture] table's "
+                        "n_neurons, culture_config and mea_config (default: the default culture)")
     p.add_argument("--out", default="runs/culture-check", help="folder for the figure")
-    p.add_argument("--neurons", type=positive_int("neurons"), default=1000)
+    p.add_argument("--neurons", type=positive_int("neurons"), default=None,
+                   help="replaces the config's (default 1000)")
     p.add_argument("--seconds", type=positive_float("seconds"), default=60.0,
                    help="spontaneous activity to record (default 60)")
     p.add_argument("--seed", type=seed_number, default=0)
