@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from dishbrain.cli import main
-from dishbrain.experiment import LocalExecutor
+from dishbrain.experiment import ConfigError, LocalExecutor
 from dishbrain.experiment.plan import estimate_seconds, machine_probe, plan_text
 from dishbrain.experiment.sweep import INDEX_NAME, SWEEP_NAME, load_sweep
-from dishbrain.experiment.sweep_runner import run_sweep
+from dishbrain.experiment.sweep_runner import order_sessions, run_sweep
 from dishbrain.logs import read_jsonl
 
 TESTS = Path(__file__).resolve().parent
@@ -260,6 +260,28 @@ def test_interrupt_keeps_finished_sessions(tmp_path):
     assert (summary.skipped, len(summary.ran)) == (2, 2)
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["history"][0]["sessions"]["interrupted"] is True
+
+
+def test_cost_order_queues_cheapest_first_with_the_same_results(tmp_path):
+    # The demonstration workload: the culture's 20 minutes first, the RL image players' 200 last.
+    sweep = load_sweep(Path(__file__).resolve().parents[1] / "experiments/sample-efficiency.toml")
+    specs = [s for _, s in sweep.sessions(tmp_path / "se")]
+    queued = order_sessions(specs, "cost")
+    assert sorted(map(str, queued)) == sorted(map(str, specs))
+    costs = [estimate_seconds(s) for s in queued]
+    assert costs == sorted(costs)
+    assert {s.player for s in queued[:5]} == {"culture"}
+    assert all(s.options.get("obs") == "image" for s in queued[-15:])
+    assert order_sessions(specs, "seed") == specs
+    with pytest.raises(ConfigError, match="order: 'fast' is not one of seed, cost"):
+        order_sessions(specs, "fast")
+    # Each session's result does not depend on the queue.
+    path = tiny(tmp_path)
+    by_seed, by_cost = tmp_path / "a", tmp_path / "b"
+    run_sweep(load_sweep(path), by_seed, LocalExecutor(1), progress=False)
+    run_sweep(load_sweep(path), by_cost, LocalExecutor(1), progress=False, order="cost")
+    assert json.loads((by_cost / "manifest.json").read_text())["order"] == "cost"
+    assert len(logs(by_seed)) == 4 and logs(by_seed) == logs(by_cost)
 
 
 # -- the Ray executor --------------------------------------------------------------------------

@@ -95,7 +95,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     try:
         check_folder(sweep, out)
         out = writable_dir(out)
-        summary = run_sweep(sweep, out, executor, progress=not args.quiet,
+        summary = run_sweep(sweep, out, executor, progress=not args.quiet, order=args.order,
                             command=[Path(sys.argv[0]).name, *sys.argv[1:]])
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
@@ -168,6 +168,10 @@ def register(sub) -> None:
                    help="with --executor ray: join this cluster (default: a local one for the run)")
     p.add_argument("--workers", type=positive_int("workers"), default=None,
                    help="sessions at a time (default: the sweep's workers; ray: the CPUs)")
+    p.add_argument("--order", choices=["seed", "cost"], default="seed",
+                   help="queue the sessions seed-major (default: early results cover every "
+                        "variant) or cheapest first (a run stopped early keeps the most "
+                        "finished sessions)")
     p.add_argument("--dry-run", action="store_true", help="print the plan and its cost only")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_sweep)

@@ -34,7 +34,29 @@ from dishbrain.experiment.runner import RunSummary, close_manifest, execute
 from dishbrain.experiment.sweep import INDEX_NAME, SWEEP_NAME, SweepConfig
 from dishbrain.experiment.tasks import SessionSpec, TaskOutcome
 
-__all__ = ["check_folder", "run_sweep"]
+__all__ = ["ORDERS", "check_folder", "order_sessions", "run_sweep"]
+
+#: How the unfinished sessions are queued. "seed": seed-major over the variants (early results
+#: cover every variant; the default); "cost": cheapest first by the plan's estimate (a run
+#: stopped early keeps the most finished sessions: on a small machine, the sessions of hours go
+#: last). Each session's result does not depend on the order.
+ORDERS = ("seed", "cost")
+
+
+def order_sessions(specs: Sequence[SessionSpec], order: str) -> list[SessionSpec]:
+    """`specs` (in seed-major order) queued by `order` (see ORDERS); a session whose cost the
+    plan cannot estimate goes last, ties keep their seed-major order."""
+    if order not in ORDERS:
+        raise ConfigError(f"order: {order!r} is not one of {', '.join(ORDERS)}")
+    if order == "seed":
+        return list(specs)
+    from dishbrain.experiment.plan import estimate_seconds
+
+    def cost(spec: SessionSpec) -> float:
+        est = estimate_seconds(spec)
+        return float("inf") if est is None else est
+
+    return sorted(specs, key=cost)  # sorted() is stable
 
 
 class _Recording:
@@ -95,10 +117,12 @@ def check_folder(sweep: SweepConfig, out: Path) -> None:
 
 
 def run_sweep(sweep: SweepConfig, out: str | Path, executor: Executor, *, progress: bool = True,
-              command: Sequence[str] | None = None, report: bool = True) -> RunSummary:
-    """Run (or resume) every unfinished session of every variant on one executor, then write
-    each variant's report and the comparative one. Raises ConfigError for a folder started with
-    another sweep or in use; KeyboardInterrupt after recording an interruption."""
+              command: Sequence[str] | None = None, report: bool = True,
+              order: str = "seed") -> RunSummary:
+    """Run (or resume) every unfinished session of every variant on one executor, queued by
+    `order` (see ORDERS), then write each variant's report and the comparative one. Raises
+    ConfigError for a folder started with another sweep or in use; KeyboardInterrupt after
+    recording an interruption."""
     import tomli_w
 
     from dishbrain.session import package_versions
@@ -116,7 +140,7 @@ def run_sweep(sweep: SweepConfig, out: str | Path, executor: Executor, *, progre
         (out / INDEX_NAME).write_text(json.dumps(_index(sweep), indent=2) + "\n",
                                       encoding="utf-8")
         pairs = sweep.sessions(out)
-        todo = [s for _, s in pairs if not session_finished(s.log_path)]
+        todo = order_sessions([s for _, s in pairs if not session_finished(s.log_path)], order)
         where = {s.log_path: v.folder for v, s in pairs}
         record = {
             "name": sweep.name, "kind": "sweep", "sweep": SWEEP_NAME,
@@ -125,7 +149,7 @@ def run_sweep(sweep: SweepConfig, out: str | Path, executor: Executor, *, progre
             "cwd": os.getcwd(), "git": git_commit(), "versions": package_versions(),
             "host": {"platform": sys.platform, "cpus": os.cpu_count(),
                      "loadavg": list(os.getloadavg()) if hasattr(os, "getloadavg") else None},
-            "executor": type(executor).__name__, "workers": executor.workers,
+            "executor": type(executor).__name__, "workers": executor.workers, "order": order,
             "started": started, "ended": None, "wall_s": None,
             "sessions": {"planned": len(pairs), "already_finished": len(pairs) - len(todo),
                          "to_run": len(todo)},
