@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -206,3 +207,30 @@ def test_a_failing_session_is_reported_and_the_others_are_kept(tmp_path, monkeyp
     assert sorted(p.name for p in (tmp_path / "arms").iterdir()) == [
         "seed3-mirrored.json", "seed3-toward.json", "seed3-vertical.json"]
     assert not (tmp_path / "grip.json").exists()
+
+
+# -- every committed config is valid --------------------------------------------------------------
+
+EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
+
+
+@pytest.mark.parametrize("path", sorted(EXPERIMENTS.glob("grip/*.toml")), ids=lambda p: p.name)
+def test_every_grip_preset_is_valid(path):
+    """A preset the README or the notebook names must load and pass the checks `dishbrain grip`
+    and `dishbrain culture-check` make before anything is written."""
+    from dishbrain.cli.tools import culture_check_configs
+    from dishbrain.grip import GripConfig, check_config, load_grip_toml
+
+    fields = load_grip_toml(path)
+    check_config(GripConfig(**fields))
+    config, mea = culture_check_configs(str(path))
+    assert config.n_neurons == fields["player_options"].get("n_neurons", 1000)
+
+
+@pytest.mark.parametrize("path", sorted(p for p in EXPERIMENTS.rglob("*.toml")
+                                        if p.parent.name != "grip"), ids=lambda p: p.name)
+def test_every_experiment_and_sweep_config_is_valid(path):
+    from dishbrain.experiment.sweep import load_sweep
+
+    sweep = load_sweep(path)
+    assert sweep.sessions(Path("/nonexistent/out"))
