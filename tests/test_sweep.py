@@ -278,6 +278,9 @@ def test_cost_order_queues_cheapest_first_with_the_same_results(tmp_path):
     # Each session's result does not depend on the queue.
     path = tiny(tmp_path)
     by_seed, by_cost = tmp_path / "a", tmp_path / "b"
+    with pytest.raises(ConfigError, match="order: 'fast' is not one of seed, cost"):
+        run_sweep(load_sweep(path), by_seed, LocalExecutor(1), progress=False, order="fast")
+    assert not by_seed.exists()  # refused before anything was written
     run_sweep(load_sweep(path), by_seed, LocalExecutor(1), progress=False)
     run_sweep(load_sweep(path), by_cost, LocalExecutor(1), progress=False, order="cost")
     assert json.loads((by_cost / "manifest.json").read_text())["order"] == "cost"

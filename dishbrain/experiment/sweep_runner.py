@@ -34,7 +34,7 @@ from dishbrain.experiment.runner import RunSummary, close_manifest, execute
 from dishbrain.experiment.sweep import INDEX_NAME, SWEEP_NAME, SweepConfig
 from dishbrain.experiment.tasks import SessionSpec, TaskOutcome
 
-__all__ = ["ORDERS", "check_folder", "order_sessions", "run_sweep"]
+__all__ = ["ORDERS", "check_folder", "check_order", "order_sessions", "run_sweep"]
 
 #: How the unfinished sessions are queued. "seed": seed-major over the variants (early results
 #: cover every variant; the default); "cost": cheapest first by the plan's estimate (a run
@@ -43,11 +43,16 @@ __all__ = ["ORDERS", "check_folder", "order_sessions", "run_sweep"]
 ORDERS = ("seed", "cost")
 
 
+def check_order(order: str) -> None:
+    """ConfigError naming the allowed values unless `order` is one of ORDERS."""
+    if order not in ORDERS:
+        raise ConfigError(f"order: {order!r} is not one of {', '.join(ORDERS)}")
+
+
 def order_sessions(specs: Sequence[SessionSpec], order: str) -> list[SessionSpec]:
     """`specs` (in seed-major order) queued by `order` (see ORDERS); a session whose cost the
     plan cannot estimate goes last, ties keep their seed-major order."""
-    if order not in ORDERS:
-        raise ConfigError(f"order: {order!r} is not one of {', '.join(ORDERS)}")
+    check_order(order)
     if order == "seed":
         return list(specs)
     from dishbrain.experiment.plan import estimate_seconds
@@ -129,6 +134,7 @@ def run_sweep(sweep: SweepConfig, out: str | Path, executor: Executor, *, progre
 
     out = Path(out)
     started, t0 = now(), time.perf_counter()
+    check_order(order)  # before anything is written
     check_folder(sweep, out)
     out.mkdir(parents=True, exist_ok=True)
     with ExitStack() as stack:
