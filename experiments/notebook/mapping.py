@@ -4,7 +4,8 @@ Where does the paddle's behaviour come from, and can plasticity reach it? Four s
 
     python experiments/notebook/mapping.py play --seed 0 --minutes 5 [--layout vertical]
         [--culture JSON] [--decoder JSON] [--condition stimulus] [--state-in FILE]
-        [--shaping MS [--shaping-band]] [--out runs/notebook]
+        [--shaping MS [--shaping-band]] [--avoid | --avoid-inverted | --avoid-yoked FILE]
+        [--out runs/notebook]
     python experiments/notebook/mapping.py rewire SRC DST
         --how direct|direct-anti|motor-inputs|shuffle
     python experiments/notebook/mapping.py probe --seed 0
@@ -234,19 +235,33 @@ def add_shaping(agent, min_interval_ms: float, lf_ms: float = 0.0, band: bool = 
     return state
 
 
-def add_avoidance(agent, inverted: bool = False) -> dict:
+def add_avoidance(agent, inverted: bool = False, yoked: str | None = None) -> dict:
     """Learning by stimulation avoidance (Shahaf & Marom 2001; Sinapayen, Masumori & Ikegami
     2017), as shaping, not the DishBrain rule (entry 12g): while the ball is in play the
     encoder's own train (the ball's band and rate) plays only on ticks after a push away from
     the ball or no push; a push towards it removes the train for the next tick, within 10 ms of
     the decoded push. inverted (entry 12h): a push away from the ball (or no push) removes it,
-    so the train plays only after pushes towards the ball."""
+    so the train plays only after pushes towards the ball. yoked (entry 24): the path of another
+    session's ``.removed.npy`` (the ticks, counted from the session's first, on which its train
+    was removed); the train is removed on the same ticks whatever this culture does: the same
+    removals, not contingent on this culture's pushes. ``state["log"]`` lists the ticks on which
+    the train was removed (saved by ``cmd_play`` beside the session's log)."""
     from envs.pong import ACTION_DOWN, ACTION_UP, OBS_BALL_Y, OBS_IN_PLAY, OBS_PADDLE_Y
-    state = {"removed": 0, "ticks": 0}
+    state = {"removed": 0, "ticks": 0, "tick": 0, "log": []}
+    replay = set(np.load(yoked).tolist()) if yoked else None
     learn = agent.learn
 
     def avoiding(self, obs, action, reward, next_obs, terminated, truncated, info):
         learn(obs, action, reward, next_obs, terminated, truncated, info)
+        tick = state["tick"]
+        state["tick"] += 1
+        if replay is not None:
+            if tick in replay:
+                self.encoder.stop(self.culture)
+                state["removed"] += 1
+                state["log"].append(tick)
+            state["ticks"] += 1
+            return
         if next_obs[OBS_IN_PLAY] < 0.5 or self.feedback.is_active(float(self.culture.t_ms)):
             return
         state["ticks"] += 1
@@ -255,6 +270,7 @@ def add_avoidance(agent, inverted: bool = False) -> dict:
         if toward != inverted:
             self.encoder.stop(self.culture)
             state["removed"] += 1
+            state["log"].append(tick)
 
     agent.learn = types.MethodType(avoiding, agent)
     return state
@@ -278,8 +294,14 @@ def cmd_play(a) -> None:
         state_out=f"{stem}.npz")
     shaping = (add_shaping(agent, a.shaping, a.shaping_lf, a.shaping_band, a.shaping_window,
                            a.shaping_min_toward, a.shaping_away) if a.shaping > 0 else None)
-    avoidance = (add_avoidance(agent, inverted=a.avoid_inverted)
-                 if a.avoid or a.avoid_inverted else None)
+    if a.avoid_yoked and (a.avoid or a.avoid_inverted):
+        raise SystemExit("mapping.py play: --avoid-yoked replays another session's removals; "
+                         "it cannot be combined with --avoid or --avoid-inverted")
+    if a.avoid_yoked and not Path(a.avoid_yoked).exists():
+        raise SystemExit(f"mapping.py play: --avoid-yoked: no file {a.avoid_yoked} (a "
+                         "session's .removed.npy, written by play --avoid or --avoid-inverted)")
+    avoidance = (add_avoidance(agent, inverted=a.avoid_inverted, yoked=a.avoid_yoked or None)
+                 if a.avoid or a.avoid_inverted or a.avoid_yoked else None)
     start = time.perf_counter()
     log = f"{stem}.jsonl"
     play_session(agent, log_path=log, minutes=a.minutes, seed=a.seed, condition=a.condition,
@@ -290,6 +312,8 @@ def cmd_play(a) -> None:
           + (f", {shaping['lf_count']} low-frequency trains" if shaping and a.shaping_lf else "")
           + (f", sensory train removed on {avoidance['removed']} of {avoidance['ticks']} ticks"
              if avoidance else ""))
+    if avoidance:
+        np.save(f"{stem}.removed.npy", np.asarray(avoidance["log"], dtype=np.int64))
     _, trace = read_trace(log)
     from envs.pong import PongConfig
     mapping_table(trace, PongConfig().court_height)
@@ -464,6 +488,9 @@ def main() -> None:
     q.add_argument("--avoid-inverted", action="store_true",
                    help="the reverse (shaping): the ball's sensory train plays only on ticks "
                         "after a push towards the ball")
+    q.add_argument("--avoid-yoked", default="", metavar="FILE.removed.npy",
+                   help="yoked control of --avoid/--avoid-inverted (entry 24): remove the "
+                        "sensory train on the ticks another session removed it")
     q.add_argument("--tag", default="play")
     q.add_argument("--out", default="runs/notebook")
     q.set_defaults(run=cmd_play)
