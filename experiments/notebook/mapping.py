@@ -235,7 +235,8 @@ def add_shaping(agent, min_interval_ms: float, lf_ms: float = 0.0, band: bool = 
     return state
 
 
-def add_avoidance(agent, inverted: bool = False, yoked: str | None = None) -> dict:
+def add_avoidance(agent, inverted: bool = False, yoked: str | None = None,
+                  yoke_by: str = "tick") -> dict:
     """Learning by stimulation avoidance (Shahaf & Marom 2001; Sinapayen, Masumori & Ikegami
     2017), as shaping, not the DishBrain rule (entry 12g): while the ball is in play the
     encoder's own train (the ball's band and rate) plays only on ticks after a push away from
@@ -244,12 +245,28 @@ def add_avoidance(agent, inverted: bool = False, yoked: str | None = None) -> di
     so the train plays only after pushes towards the ball. yoked (entry 24): the path of another
     session's ``.removed.npy`` (the ticks, counted from the session's first, on which its train
     was removed); the train is removed on the same ticks whatever this culture does: the same
-    removals, not contingent on this culture's pushes. ``state["log"]`` lists the ticks on which
-    the train was removed (saved by ``cmd_play`` beside the session's log)."""
+    removals, not contingent on this culture's pushes. yoke_by "eligible" (entry 24b) counts
+    instead the ticks on which a removal could happen (ball in play, no feedback): ``yoked`` is
+    then the other session's ``.removed-eligible.npy`` (one bool per such tick: removed or not),
+    and this culture's k-th such tick loses its train when the other's k-th did (the sequence
+    repeats past the other's last): the same fraction of the rallies' ticks, in the same order.
+    ``state["log"]`` lists the ticks on which the train was removed, ``state["eligible"]`` the
+    removals per eligible tick; ``cmd_play`` saves both beside the session's log."""
     from envs.pong import ACTION_DOWN, ACTION_UP, OBS_BALL_Y, OBS_IN_PLAY, OBS_PADDLE_Y
-    state = {"removed": 0, "ticks": 0, "tick": 0, "log": []}
-    replay = set(np.load(yoked).tolist()) if yoked else None
+    state = {"removed": 0, "ticks": 0, "tick": 0, "log": [], "eligible": []}
+    replay = pattern = None
+    if yoked and yoke_by == "eligible":
+        pattern = np.load(yoked).astype(bool)
+        if not len(pattern):
+            raise SystemExit(f"mapping.py play: --avoid-yoked {yoked}: no eligible ticks")
+    elif yoked:
+        replay = set(np.load(yoked).tolist())
     learn = agent.learn
+
+    def remove(self, tick):
+        self.encoder.stop(self.culture)
+        state["removed"] += 1
+        state["log"].append(tick)
 
     def avoiding(self, obs, action, reward, next_obs, terminated, truncated, info):
         learn(obs, action, reward, next_obs, terminated, truncated, info)
@@ -257,20 +274,21 @@ def add_avoidance(agent, inverted: bool = False, yoked: str | None = None) -> di
         state["tick"] += 1
         if replay is not None:
             if tick in replay:
-                self.encoder.stop(self.culture)
-                state["removed"] += 1
-                state["log"].append(tick)
+                remove(self, tick)
             state["ticks"] += 1
             return
         if next_obs[OBS_IN_PLAY] < 0.5 or self.feedback.is_active(float(self.culture.t_ms)):
             return
+        if pattern is not None:
+            cut = bool(pattern[state["ticks"] % len(pattern)])
+        else:
+            want_up = next_obs[OBS_BALL_Y] < next_obs[OBS_PADDLE_Y]
+            toward = (action == ACTION_UP and want_up) or (action == ACTION_DOWN and not want_up)
+            cut = toward != inverted
+        if cut:
+            remove(self, tick)
+        state["eligible"].append(cut)
         state["ticks"] += 1
-        want_up = next_obs[OBS_BALL_Y] < next_obs[OBS_PADDLE_Y]
-        toward = (action == ACTION_UP and want_up) or (action == ACTION_DOWN and not want_up)
-        if toward != inverted:
-            self.encoder.stop(self.culture)
-            state["removed"] += 1
-            state["log"].append(tick)
 
     agent.learn = types.MethodType(avoiding, agent)
     return state
@@ -300,7 +318,14 @@ def cmd_play(a) -> None:
     if a.avoid_yoked and not Path(a.avoid_yoked).exists():
         raise SystemExit(f"mapping.py play: --avoid-yoked: no file {a.avoid_yoked} (a "
                          "session's .removed.npy, written by play --avoid or --avoid-inverted)")
-    avoidance = (add_avoidance(agent, inverted=a.avoid_inverted, yoked=a.avoid_yoked or None)
+    if a.avoid_yoked and a.yoke_by == "eligible" and not a.avoid_yoked.endswith("-eligible.npy"):
+        raise SystemExit("mapping.py play: --yoke-by eligible reads a .removed-eligible.npy, not "
+                         f"{a.avoid_yoked}")
+    if a.avoid_yoked and a.yoke_by == "tick" and a.avoid_yoked.endswith("-eligible.npy"):
+        raise SystemExit("mapping.py play: --yoke-by tick (the default) reads a .removed.npy; "
+                         f"{a.avoid_yoked} needs --yoke-by eligible")
+    avoidance = (add_avoidance(agent, inverted=a.avoid_inverted, yoked=a.avoid_yoked or None,
+                               yoke_by=a.yoke_by)
                  if a.avoid or a.avoid_inverted or a.avoid_yoked else None)
     start = time.perf_counter()
     log = f"{stem}.jsonl"
@@ -314,6 +339,7 @@ def cmd_play(a) -> None:
              if avoidance else ""))
     if avoidance:
         np.save(f"{stem}.removed.npy", np.asarray(avoidance["log"], dtype=np.int64))
+        np.save(f"{stem}.removed-eligible.npy", np.asarray(avoidance["eligible"], dtype=bool))
     _, trace = read_trace(log)
     from envs.pong import PongConfig
     mapping_table(trace, PongConfig().court_height)
@@ -491,6 +517,10 @@ def main() -> None:
     q.add_argument("--avoid-yoked", default="", metavar="FILE.removed.npy",
                    help="yoked control of --avoid/--avoid-inverted (entry 24): remove the "
                         "sensory train on the ticks another session removed it")
+    q.add_argument("--yoke-by", choices=("tick", "eligible"), default="tick",
+                   help="with --avoid-yoked: match the other session's ticks (tick, entry 24; "
+                        "FILE.removed.npy) or its k-th tick in play without feedback (eligible, "
+                        "entry 24b; FILE.removed-eligible.npy)")
     q.add_argument("--tag", default="play")
     q.add_argument("--out", default="runs/notebook")
     q.set_defaults(run=cmd_play)
