@@ -10,7 +10,8 @@ Where does the paddle's behaviour come from, and can plasticity reach it? Four s
         --how direct|direct-anti|motor-inputs|shuffle
     python experiments/notebook/mapping.py probe --seed 0
     python experiments/notebook/mapping.py bound --rule runs/notebook/ub12h/ub12h
-        --frozen runs/notebook/ub12h/ub12h [--seeds 100 101 102 103] [--required 0.26]
+        --frozen runs/notebook/ub12h/ub12h [--yoked runs/notebook/ub24c/ub24c]
+        [--seeds 100 101 102 103] [--required 0.26]
 
 ``play`` runs one closed-loop session with a per-tick trace and prints the mapping: for each of
 the 8 ball bands (top to bottom), the mean movement while the ball is in that band (+1 = the
@@ -122,7 +123,10 @@ def quarter_maps(trace: np.ndarray, court_height: float) -> list[float]:
 def cmd_bound(a) -> None:
     """The upper-bound table of docs/learning.md (entries 11-12) from the sessions' logs: per seed
     top - bottom in the first and last quarter under the rule and under Frozen, the changes, rule -
-    Frozen, ARL 0-5 -> 15-20; then the mean and the verdict against --required."""
+    Frozen, ARL 0-5 -> 15-20; then the mean and the verdict against --required. With --yoked
+    (entry 24: the same sessions with the feedback replayed, not contingent on the culture's
+    pushes) also Y = the yoked rule's change - the yoked Frozen's, and C - Y, the contingency's
+    own part, on which the verdict then rests."""
     from dishbrain.logs import read_trace
     from dishbrain.metrics import read_session, windows
     from envs.pong import PongConfig
@@ -138,24 +142,36 @@ def cmd_bound(a) -> None:
         arl = {m.window: m.arl for m in windows(read_session(log), [(0, 5), (15, 20)])}
         return q[0], q[3], arl
 
-    diffs = []
+    diffs, parts = [], []
     print("| seed | rule: map q1 -> q4 | change | Frozen: map q1 -> q4 | change | rule - Frozen "
-          "| ARL rule 0-5 -> 15-20 | ARL Frozen |")
-    print("|---|---|---|---|---|---|---|---|")
+          "| ARL rule 0-5 -> 15-20 | ARL Frozen |" + (" Y (yoked) | C - Y |" if a.yoked else ""))
+    print("|---|---|---|---|---|---|---|---|" + ("---|---|" if a.yoked else ""))
     for seed in a.seeds:
         r0, r3, ra = one(a.rule, seed, "stimulus")
         f0, f3, fa = one(a.frozen, seed, "frozen")
         d = (r3 - r0) - (f3 - f0)
         diffs.append(d)
         ar, af = list(ra.values()), list(fa.values())
-        print(f"| {seed} | {r0:+.3f} -> {r3:+.3f} | {r3 - r0:+.3f} | {f0:+.3f} -> {f3:+.3f} | "
-              f"{f3 - f0:+.3f} | {d:+.3f} | {ar[0]:.2f} -> {ar[1]:.2f} | "
-              f"{af[0]:.2f} -> {af[1]:.2f} |")
-    mean, right = float(np.mean(diffs)), sum(d > 0 for d in diffs)
+        row = (f"| {seed} | {r0:+.3f} -> {r3:+.3f} | {r3 - r0:+.3f} | {f0:+.3f} -> {f3:+.3f} | "
+               f"{f3 - f0:+.3f} | {d:+.3f} | {ar[0]:.2f} -> {ar[1]:.2f} | "
+               f"{af[0]:.2f} -> {af[1]:.2f} |")
+        if a.yoked:
+            y0, y3, _ = one(a.yoked, seed, "stimulus")
+            z0, z3, _ = one(a.yoked, seed, "frozen")
+            y = (y3 - y0) - (z3 - z0)
+            parts.append(d - y)
+            row += f" {y:+.3f} | {d - y:+.3f} |"
+        print(row)
     need = -(-3 * len(diffs) // 4)
+    mean, right = float(np.mean(diffs)), sum(d > 0 for d in diffs)
+    print(f"rule - Frozen (C): mean {mean:+.3f}, right sign on {right} of {len(diffs)}")
+    if a.yoked:
+        mean, right = float(np.mean(parts)), sum(d > 0 for d in parts)
+        print(f"the contingency's part (C - Y): mean {mean:+.3f}, right sign on {right} of "
+              f"{len(parts)}")
     ok = mean >= a.required and right >= need
-    print(f"rule - Frozen: mean {mean:+.3f} (required >= {a.required:+.2f}), right sign on {right} "
-          f"of {len(diffs)} (required >= {need}): {'passes' if ok else 'fails'} its upper bound")
+    print(f"{'C - Y' if a.yoked else 'C'}: required >= {a.required:+.2f} and the right sign on >= "
+          f"{need}: {'passes' if ok else 'fails'} its upper bound")
 
 
 def mapping_table(trace: np.ndarray, court_height: float) -> None:
@@ -528,6 +544,9 @@ def main() -> None:
     q.add_argument("--rule", required=True, metavar="DIR/TAG",
                    help="the rule's sessions, e.g. runs/notebook/ub12h/ub12h")
     q.add_argument("--frozen", required=True, metavar="DIR/TAG")
+    q.add_argument("--yoked", default="", metavar="DIR/TAG",
+                   help="the yoked sessions (stimulus and frozen; entry 24): the verdict rests "
+                        "on the contingency's part, rule - Frozen minus the same under the yoke")
     q.add_argument("--seeds", type=int, nargs="+", default=[100, 101, 102, 103])
     q.add_argument("--required", type=float, default=0.26)
     q.set_defaults(run=cmd_bound)
