@@ -188,7 +188,8 @@ def mapping_table(trace: np.ndarray, court_height: float) -> None:
 
 
 def add_shaping(agent, min_interval_ms: float, lf_ms: float = 0.0, band: bool = False,
-                window_ms: float = 0.0, min_toward: float = 0.2, away: bool = False) -> dict:
+                window_ms: float = 0.0, min_toward: float = 0.2, away: bool = False,
+                yoked: str | None = None) -> dict:
     """Dense predictable feedback whenever the paddle pushes towards an approaching ball.
 
     away (entry 17): the same train after each push *away* from the ball instead (with
@@ -203,9 +204,19 @@ def add_shaping(agent, min_interval_ms: float, lf_ms: float = 0.0, band: bool = 
     lf_ms > 0: also the miss's unpredictable train (its amplitude and 5 Hz Poisson pulses on
     the sensory electrodes, FeedbackConfig's values) for lf_ms whenever it pushes away from it,
     under the same minimum interval (entry 11: the upper bound of bidirectional capture).
+
+    yoked (entry 24d): another session's ``.shaping-eligible.npy``, one code per tick on which a
+    train could start (ball in play and approaching, no feedback): 0 none, 1 the hit's train, 2
+    the miss's. This culture's k-th such tick starts the train the other's k-th started (the
+    sequence repeats past its end; 3: both), whatever this culture pushes: the same trains in
+    the same order, not contingent on its pushes. ``state["eligible"]`` holds this session's codes;
+    ``cmd_play`` saves them beside the session's log.
     """
     from envs.pong import ACTION_DOWN, ACTION_UP, OBS_BALL_X, OBS_BALL_Y, OBS_IN_PLAY, OBS_PADDLE_Y
-    state = {"last_ms": -np.inf, "count": 0, "lf_count": 0, "toward": 0.0}
+    state = {"last_ms": -np.inf, "count": 0, "lf_count": 0, "toward": 0.0, "eligible": []}
+    pattern = np.load(yoked).astype(np.int8) if yoked else None
+    if pattern is not None and not len(pattern):
+        raise SystemExit(f"mapping.py play: --shaping-yoked {yoked}: no eligible ticks")
     learn = agent.learn
     keep = float(np.exp(-10.0 / window_ms)) if window_ms > 0 else 0.0
     rng = np.random.default_rng(12345)
@@ -220,11 +231,19 @@ def add_shaping(agent, min_interval_ms: float, lf_ms: float = 0.0, band: bool = 
             1.0 if (action == ACTION_UP) == want_up else -1.0)
         if window_ms > 0 and next_obs[OBS_IN_PLAY] >= 0.5:
             state["toward"] = keep * state["toward"] + (1.0 - keep) * push
-        if (next_obs[OBS_IN_PLAY] < 0.5 or self.feedback.is_active(t)
-                or t - state["last_ms"] < min_interval_ms or next_obs[OBS_BALL_X] >= 0.5):
+        if next_obs[OBS_IN_PLAY] < 0.5 or self.feedback.is_active(t) or next_obs[OBS_BALL_X] >= 0.5:
             return
+        if pattern is not None:
+            code = int(pattern[len(state["eligible"]) % len(pattern)])
+        elif t - state["last_ms"] < min_interval_ms:
+            code = 0
+        else:   # bit 1: the miss's train, bit 0: the hit's (both may start on one tick)
+            code = (2 if lf_ms > 0 and push < 0 else 0) | (
+                1 if ((sign * push > 0) if window_ms <= 0
+                      else (sign * state["toward"] >= min_toward)) else 0)
+        state["eligible"].append(code)
         c = self.feedback.config
-        if lf_ms > 0 and push < 0:
+        if code & 2:
             sensory = list(self.culture.mea.sensory)
             n = min(c.unpredictable_electrodes, len(sensory))
             picked = set(rng.choice(len(sensory), size=n, replace=False).tolist())
@@ -235,7 +254,7 @@ def add_shaping(agent, min_interval_ms: float, lf_ms: float = 0.0, band: bool = 
             self.feedback._record("unpredictable", t, lf_ms)
             state["last_ms"] = t
             state["lf_count"] += 1
-        if (sign * push > 0) if window_ms <= 0 else (sign * state["toward"] >= min_toward):
+        if code & 1:
             sensory = list(self.culture.mea.sensory)
             slot = self.encoder.slot
             targets = [sensory[slot]] if band and slot is not None else sensory
@@ -326,8 +345,13 @@ def cmd_play(a) -> None:
         decoder_config=json.loads(a.decoder) if a.decoder else None,
         mea_config=json.loads(a.mea) if a.mea and a.state_in is None else None,
         state_out=f"{stem}.npz")
+    if a.shaping_yoked and not (a.shaping > 0 and Path(a.shaping_yoked).exists()):
+        raise SystemExit("mapping.py play: --shaping-yoked needs --shaping MS (and --shaping-lf, "
+                         "--shaping-band as in the session it replays) and an existing "
+                         f".shaping-eligible.npy; got {a.shaping_yoked!r}")
     shaping = (add_shaping(agent, a.shaping, a.shaping_lf, a.shaping_band, a.shaping_window,
-                           a.shaping_min_toward, a.shaping_away) if a.shaping > 0 else None)
+                           a.shaping_min_toward, a.shaping_away, a.shaping_yoked or None)
+               if a.shaping > 0 else None)
     if a.avoid_yoked and (a.avoid or a.avoid_inverted):
         raise SystemExit("mapping.py play: --avoid-yoked replays another session's removals; "
                          "it cannot be combined with --avoid or --avoid-inverted")
@@ -353,6 +377,8 @@ def cmd_play(a) -> None:
           + (f", {shaping['lf_count']} low-frequency trains" if shaping and a.shaping_lf else "")
           + (f", sensory train removed on {avoidance['removed']} of {avoidance['ticks']} ticks"
              if avoidance else ""))
+    if shaping:
+        np.save(f"{stem}.shaping-eligible.npy", np.asarray(shaping["eligible"], dtype=np.int8))
     if avoidance:
         np.save(f"{stem}.removed.npy", np.asarray(avoidance["log"], dtype=np.int64))
         np.save(f"{stem}.removed-eligible.npy", np.asarray(avoidance["eligible"], dtype=bool))
@@ -524,6 +550,9 @@ def main() -> None:
                    help="with --shaping: read 'towards' as an exponential average over MS ms")
     q.add_argument("--shaping-min-toward", type=float, default=0.2, metavar="F",
                    help="with --shaping-window: the average (-1..1) at or above which it plays")
+    q.add_argument("--shaping-yoked", default="", metavar="FILE.shaping-eligible.npy",
+                   help="with --shaping: yoked control (entry 24d): start the trains another "
+                        "session started, on the same ordinal eligible ticks")
     q.add_argument("--avoid", action="store_true",
                    help="stimulation avoidance (shaping): a push towards the ball removes the "
                         "ball's sensory train for the next tick")
