@@ -192,6 +192,18 @@ def test_dry_run_writes_nothing(tmp_path, capsys):
     assert not out.exists()
 
 
+@pytest.mark.parametrize("kind, config", [("experiment", "experiments/dishbrain-quick.toml"),
+                                          ("compare", "experiments/compare-quick.toml")])
+def test_experiment_and_compare_dry_run_print_the_plan_and_write_nothing(tmp_path, capsys, kind,
+                                                                         config):
+    out = tmp_path / "out"
+    root = Path(__file__).resolve().parents[1]
+    assert main([kind, str(root / config), "--out", str(out), "--dry-run"]) == 0
+    text = capsys.readouterr().out
+    assert "sessions" in text and "CPU-h" in text and "to play" in text
+    assert not out.exists()
+
+
 # -- running, resuming, reporting (local executor) --------------------------------------------
 
 

@@ -28,6 +28,17 @@ def _run_study(args: argparse.Namespace, kind: str) -> int:
         config_text = path.read_text(encoding="utf-8")
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
+    if args.dry_run:  # the plan of the same sessions, as `dishbrain sweep --dry-run` prints it
+        from dishbrain.experiment.plan import plan_text
+        from dishbrain.experiment.sweep import load_sweep
+
+        try:
+            sweep = load_sweep(path)
+        except ConfigError as exc:
+            raise UsageError(str(exc)) from None
+        out = Path(args.out or Path("runs") / config.name)
+        print(plan_text(sweep, out, args.workers or config.workers))
+        return 0
     out = writable_dir(Path(args.out or Path("runs") / config.name))
     executor = LocalExecutor(args.workers or config.workers)
     n = len(config.seeds) * len(config.players)
@@ -153,6 +164,9 @@ def register(sub) -> None:
                        help="run folder (default runs/<name>); rerun to resume it")
         p.add_argument("--workers", type=positive_int("workers"), default=None,
                        help="parallel sessions (default: the config's workers)")
+        p.add_argument("--dry-run", action="store_true",
+                       help="print the plan (sessions, those already finished in --out, "
+                            "CPU-hours) and write nothing")
         p.add_argument("--quiet", action="store_true", help="no progress bars")
         p.set_defaults(func=cmd_experiment if kind == "experiment" else cmd_compare)
 
