@@ -93,3 +93,81 @@ def test_shaping_train_follows_pushes_towards_or_with_away_pushes_away(mapping, 
     agent.learn(obs, ACTION_DOWN, 0.0, obs, False, False, {})    # away from it
     assert state["count"] == 1 and calls == [[2]]                # one train, on the ball's band
     assert agent.feedback.last_feedback == ("predictable", 2000.0 if away else 0.0)
+
+
+def _fake_agent(stops=None, calls=None):
+    import types
+
+    from dishbrain.feedback import FeedbackConfig, FreeEnergyFeedback
+
+    culture = types.SimpleNamespace(
+        t_ms=0.0, mea=types.SimpleNamespace(sensory=list(range(8))),
+        stimulate=lambda targets, *a, **k: calls.append(("stim", list(targets), a[0]))
+        if calls is not None else None)
+    encoder = types.SimpleNamespace(slot=2, stop=lambda c: stops.append(culture.t_ms)
+                                    if stops is not None else None)
+    agent = types.SimpleNamespace(culture=culture, feedback=FreeEnergyFeedback(FeedbackConfig()),
+                                  encoder=encoder)
+    agent.learn = types.MethodType(lambda self, *a: None, agent)
+    return agent
+
+
+def _obs(in_play=1.0, ball_y=0.2, paddle_y=0.6, ball_x=0.3):
+    from envs.pong import OBS_BALL_X, OBS_BALL_Y, OBS_IN_PLAY, OBS_PADDLE_Y
+    obs = np.zeros(8, dtype=np.float32)
+    obs[OBS_BALL_Y], obs[OBS_PADDLE_Y], obs[OBS_IN_PLAY], obs[OBS_BALL_X] = (ball_y, paddle_y,
+                                                                            in_play, ball_x)
+    return obs
+
+
+def test_yoked_avoidance_removes_the_train_on_the_sources_eligible_ticks(mapping, tmp_path):
+    """Entry 24b: the yoke removes the train on its own k-th eligible tick (ball in play, no
+    feedback) when the source removed it on its k-th, whatever the yoked culture pushes."""
+    from envs.pong import ACTION_DOWN, ACTION_UP
+    stops = []
+    source = _fake_agent(stops=stops)
+    state = mapping.add_avoidance(source, inverted=True)
+    pushes = [ACTION_UP, ACTION_DOWN, ACTION_DOWN, ACTION_UP, ACTION_DOWN]   # ball above: up
+    for k, action in enumerate(pushes):
+        source.culture.t_ms = 10.0 * k
+        source.learn(_obs(), action, 0.0, _obs(), False, False, {})
+    assert state["eligible"] == [False, True, True, False, True]   # away pushes lose the train
+    assert state["log"] == [1, 2, 4] and len(stops) == 3
+    path = tmp_path / "s.removed-eligible.npy"
+    np.save(path, np.asarray(state["eligible"], dtype=bool))
+
+    yoked = _fake_agent(stops=[])
+    ystate = mapping.add_avoidance(yoked, yoked=str(path), yoke_by="eligible")
+    seq = [(1.0, ACTION_DOWN), (0.0, ACTION_DOWN), (1.0, ACTION_DOWN), (1.0, ACTION_UP),
+           (1.0, ACTION_UP), (1.0, ACTION_UP), (1.0, ACTION_UP)]   # a tick out of play at 1
+    for k, (in_play, action) in enumerate(seq):
+        yoked.culture.t_ms = 10.0 * k
+        yoked.learn(_obs(), action, 0.0, _obs(in_play=in_play), False, False, {})
+    # eligible ordinals 0..5 on ticks 0, 2, 3, 4, 5, 6; the source's pattern repeats after 5
+    assert ystate["eligible"] == [False, True, True, False, True, False]
+    assert ystate["log"] == [2, 3, 5]
+
+
+def test_yoked_shaping_starts_the_sources_trains_in_order(mapping, tmp_path):
+    """Entry 24d: the yoke starts, on its k-th eligible tick, the train the source started on
+    its k-th (1 the hit's, 2 the miss's), not the one its own pushes would start."""
+    from envs.pong import ACTION_DOWN, ACTION_UP
+    source = _fake_agent(calls=[])
+    state = mapping.add_shaping(source, 500.0, lf_ms=200.0)
+    pushes = [ACTION_UP, ACTION_UP, ACTION_DOWN, ACTION_DOWN]     # ball above: up is towards
+    for k, action in enumerate(pushes):
+        source.culture.t_ms = 300.0 * k                          # 0, 300 (too soon), 600, 900
+        source.learn(_obs(), action, 0.0, _obs(), False, False, {})
+    assert state["eligible"] == [1, 0, 2, 0] and state["count"] == 1 and state["lf_count"] == 1
+    path = tmp_path / "s.shaping-eligible.npy"
+    np.save(path, np.asarray(state["eligible"], dtype=np.int8))
+
+    ycalls = []
+    yoked = _fake_agent(calls=ycalls)
+    ystate = mapping.add_shaping(yoked, 500.0, lf_ms=200.0, yoked=str(path))
+    for k, action in enumerate([ACTION_DOWN, ACTION_DOWN, ACTION_UP, ACTION_UP]):
+        yoked.culture.t_ms = 1000.0 * k                          # every tick past the interval
+        yoked.learn(_obs(), action, 0.0, _obs(), False, False, {})
+    assert ystate["eligible"] == [1, 0, 2, 0]
+    assert ystate["count"] == 1 and ystate["lf_count"] == 1
+    assert [c[1] for c in ycalls][0] == list(range(8))          # the hit's train: all 8
