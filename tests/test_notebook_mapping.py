@@ -69,32 +69,6 @@ def test_mapping_table_reports_pushes_per_band(mapping, capsys):
     assert "+1.00 +1.00 +1.00 +1.00 -1.00 -1.00 -1.00 -1.00" in out
 
 
-@pytest.mark.parametrize("away", [False, True])
-def test_shaping_train_follows_pushes_towards_or_with_away_pushes_away(mapping, away):
-    """add_shaping: the hit's train on the ball's band after a push towards the approaching
-    ball (entries 11-15), or, with away (entry 17), after a push away from it."""
-    import types
-
-    from dishbrain.feedback import FeedbackConfig, FreeEnergyFeedback
-    from envs.pong import ACTION_DOWN, ACTION_UP, OBS_BALL_X, OBS_BALL_Y, OBS_IN_PLAY, OBS_PADDLE_Y
-
-    calls = []
-    culture = types.SimpleNamespace(t_ms=0.0, mea=types.SimpleNamespace(sensory=list(range(8))),
-                                    stimulate=lambda targets, *a, **k: calls.append(targets))
-    agent = types.SimpleNamespace(culture=culture, feedback=FreeEnergyFeedback(FeedbackConfig()),
-                                  encoder=types.SimpleNamespace(slot=2, stop=lambda c: None),
-                                  learn=lambda self, *a: None)
-    agent.learn = types.MethodType(lambda self, *a: None, agent)
-    state = mapping.add_shaping(agent, 1000.0, band=True, away=away)
-    obs = np.zeros(8, dtype=np.float32)
-    obs[OBS_BALL_Y], obs[OBS_PADDLE_Y], obs[OBS_IN_PLAY], obs[OBS_BALL_X] = 0.2, 0.6, 1.0, 0.3
-    agent.learn(obs, ACTION_UP, 0.0, obs, False, False, {})      # towards the ball (above)
-    culture.t_ms = 2000.0
-    agent.learn(obs, ACTION_DOWN, 0.0, obs, False, False, {})    # away from it
-    assert state["count"] == 1 and calls == [[2]]                # one train, on the ball's band
-    assert agent.feedback.last_feedback == ("predictable", 2000.0 if away else 0.0)
-
-
 def _fake_agent(stops=None, calls=None):
     import types
 
@@ -102,7 +76,7 @@ def _fake_agent(stops=None, calls=None):
 
     culture = types.SimpleNamespace(
         t_ms=0.0, mea=types.SimpleNamespace(sensory=list(range(8))),
-        stimulate=lambda targets, *a, **k: calls.append(("stim", list(targets), a[0]))
+        stimulate=lambda targets, *a, **k: calls.append(list(targets))
         if calls is not None else None)
     encoder = types.SimpleNamespace(slot=2, stop=lambda c: stops.append(culture.t_ms)
                                     if stops is not None else None)
@@ -118,6 +92,24 @@ def _obs(in_play=1.0, ball_y=0.2, paddle_y=0.6, ball_x=0.3):
     obs[OBS_BALL_Y], obs[OBS_PADDLE_Y], obs[OBS_IN_PLAY], obs[OBS_BALL_X] = (ball_y, paddle_y,
                                                                             in_play, ball_x)
     return obs
+
+
+@pytest.mark.parametrize("away", [False, True])
+def test_shaping_train_follows_pushes_towards_or_with_away_pushes_away(mapping, away):
+    """add_shaping: the hit's train on the ball's band after a push towards the approaching
+    ball (entries 11-15), or, with away (entry 17), after a push away from it."""
+    from envs.pong import ACTION_DOWN, ACTION_UP
+
+    calls = []
+    agent = _fake_agent(calls=calls)
+    culture = agent.culture
+    state = mapping.add_shaping(agent, 1000.0, band=True, away=away)
+    obs = _obs()   # ball above the paddle, approaching, in play
+    agent.learn(obs, ACTION_UP, 0.0, obs, False, False, {})      # towards the ball (above)
+    culture.t_ms = 2000.0
+    agent.learn(obs, ACTION_DOWN, 0.0, obs, False, False, {})    # away from it
+    assert state["count"] == 1 and calls == [[2]]                # one train, on the ball's band
+    assert agent.feedback.last_feedback == ("predictable", 2000.0 if away else 0.0)
 
 
 def test_yoked_avoidance_removes_the_train_on_the_sources_eligible_ticks(mapping, tmp_path):
@@ -170,4 +162,4 @@ def test_yoked_shaping_starts_the_sources_trains_in_order(mapping, tmp_path):
         yoked.learn(_obs(), action, 0.0, _obs(), False, False, {})
     assert ystate["eligible"] == [1, 0, 2, 0]
     assert ystate["count"] == 1 and ystate["lf_count"] == 1
-    assert [c[1] for c in ycalls][0] == list(range(8))          # the hit's train: all 8
+    assert ycalls[0] == list(range(8))                          # the hit's train: all 8

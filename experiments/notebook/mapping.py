@@ -163,12 +163,15 @@ def cmd_bound(a) -> None:
             row += f" {y:+.3f} | {d - y:+.3f} |"
         print(row)
     need = -(-3 * len(diffs) // 4)
-    mean, right = float(np.mean(diffs)), sum(d > 0 for d in diffs)
-    print(f"rule - Frozen (C): mean {mean:+.3f}, right sign on {right} of {len(diffs)}")
-    if a.yoked:
-        mean, right = float(np.mean(parts)), sum(d > 0 for d in parts)
-        print(f"the contingency's part (C - Y): mean {mean:+.3f}, right sign on {right} of "
-              f"{len(parts)}")
+
+    def summary(label: str, values: list[float]) -> tuple[float, int]:
+        mean, right = float(np.mean(values)), sum(v > 0 for v in values)
+        print(f"{label}: mean {mean:+.3f}, right sign on {right} of {len(values)}")
+        return mean, right
+
+    mean, right = summary("rule - Frozen (C)", diffs)
+    if a.yoked:   # the verdict rests on the contingency's part
+        mean, right = summary("the contingency's part (C - Y)", parts)
     ok = mean >= a.required and right >= need
     print(f"{'C - Y' if a.yoked else 'C'}: required >= {a.required:+.2f} and the right sign on >= "
           f"{need}: {'passes' if ok else 'fails'} its upper bound")
