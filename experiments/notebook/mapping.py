@@ -1,6 +1,6 @@
 """Lab-notebook probes of the culture's sensorimotor mapping (docs/learning.md, entries 4-6, 11-12).
 
-Where does the paddle's behaviour come from, and can plasticity reach it? Four subcommands:
+Where does the paddle's behaviour come from, and can plasticity reach it? Five subcommands:
 
     python experiments/notebook/mapping.py play --seed 0 --minutes 5 [--layout vertical]
         [--culture JSON] [--decoder JSON] [--condition stimulus] [--state-in FILE]
@@ -9,6 +9,8 @@ Where does the paddle's behaviour come from, and can plasticity reach it? Four s
     python experiments/notebook/mapping.py rewire SRC DST
         --how direct|direct-anti|motor-inputs|shuffle
     python experiments/notebook/mapping.py probe --seed 0
+    python experiments/notebook/mapping.py visibility runs/notebook/v25/v25-seed100-frozen.jsonl
+        [--tau-ms 100 1000]
     python experiments/notebook/mapping.py bound --rule runs/notebook/ub12h/ub12h
         --frozen runs/notebook/ub12h/ub12h [--yoked runs/notebook/ub24c/ub24c]
         [--seeds 100 101 102 103] [--required 0.26]
@@ -175,6 +177,81 @@ def cmd_bound(a) -> None:
     ok = mean >= a.required and right >= need
     print(f"{'C - Y' if a.yoked else 'C'}: required >= {a.required:+.2f} and the right sign on >= "
           f"{need}: {'passes' if ok else 'fails'} its upper bound")
+
+
+def visibility(meta: dict, trace: np.ndarray, tau_ms: float, court_height: float,
+               skip_after_train_ms: float = 100.0) -> dict:
+    """What a trace of time constant ``tau_ms`` at band k's synapses onto the motor regions can
+    see of the push (entry 25), from a session's per-tick trace alone.
+
+    U and D are the up and down regions' spike counts (the decoder's electrodes), each a leaky
+    sum with time constant tau of the ticks before the decision (the decoder's own ``contrast``
+    counts at tau = its smoothing); p is the push (+1 up, -1 down, 0 none) averaged over the
+    same tau, this tick included. Over the ticks with the ball in play in band k (none within
+    ``skip_after_train_ms`` of a feedback train's start), per band:
+    ``push`` = half the difference of mean(U - D) between ticks with p > 0 and with p < 0: how
+    far the up-minus-down co-activity of band k's synapses moves with the push;
+    ``common`` = mean((U + D) / 2): the level a co-activity trace of either side carries;
+    ``geometry`` = mean(U - D): the fixed part, set by where band k's stimulation spreads.
+    Returns the per-band arrays and ``visibility`` = push / common.
+    """
+    from scipy.signal import lfilter
+    tick = float(meta.get("tick_ms", 10.0))
+    arr = meta["array"]
+    up = sorted({e for region in arr["motor_up"] for e in region})
+    down = sorted({e for region in arr["motor_down"] for e in region})
+    counts = np.asarray(trace["counts"], dtype=float)
+    keep = float(np.exp(-tick / tau_ms))
+
+    def leaky_before(raw):   # y_t = keep y_{t-1} + raw_t, read one tick later (the decision's)
+        y = lfilter([1.0], [1.0, -keep], raw)
+        return np.concatenate([[0.0], y[:-1]])
+
+    U, D = leaky_before(counts[:, up].sum(1)), leaky_before(counts[:, down].sum(1))
+    in_play, move, band, _ = _pushes(trace, court_height)
+    p = lfilter([1.0 - keep], [1.0, -keep], move)
+    valid = in_play.copy()
+    skip = int(round(skip_after_train_ms / tick))
+    for t0 in np.flatnonzero(np.asarray(trace["feedback"]) > 0):
+        valid[t0:t0 + skip] = False
+    out = {k: np.full(BANDS, np.nan) for k in ("push", "common", "geometry", "ticks")}
+    for k in range(BANDS):
+        sel = valid & (band == k)
+        plus, minus = sel & (p > 0), sel & (p < 0)
+        out["ticks"][k] = sel.sum()
+        if plus.sum() < 10 or minus.sum() < 10:
+            continue
+        dif = U - D
+        out["push"][k] = 0.5 * (dif[plus].mean() - dif[minus].mean())
+        out["common"][k] = 0.5 * (U[sel] + D[sel]).mean()
+        out["geometry"][k] = dif[sel].mean()
+    out["visibility"] = out["push"] / out["common"]
+    return out
+
+
+def cmd_visibility(a) -> None:
+    """Entry 25's table: per session and tau, the push's part of band k's co-activity with the
+    up and down regions, against the common level and the geometry's spread across bands."""
+    from dishbrain.logs import read_trace
+    from envs.pong import PongConfig
+    height = PongConfig().court_height
+    print("| session | tau ms | visibility per band (push / common), top ... bottom | median "
+          "| geometry's spread (sd over bands / common) | median push / geometry's spread |")
+    print("|---|---|---|---|---|---|")
+    medians = {tau: [] for tau in a.tau_ms}
+    for log in a.logs:
+        meta, trace = read_trace(log)
+        for tau in a.tau_ms:
+            r = visibility(meta, trace, tau, height)
+            v = r["visibility"]
+            spread = np.nanstd(r["geometry"]) / np.nanmean(r["common"])
+            ratio = np.nanmedian(np.abs(r["push"])) / np.nanstd(r["geometry"])
+            medians[tau].append(float(np.nanmedian(v)))
+            print(f"| {Path(log).name} | {tau:.0f} | " + " ".join(f"{x:+.3f}" for x in v)
+                  + f" | {np.nanmedian(v):+.3f} | {spread:.3f} | {ratio:.3f} |")
+    for tau, m in medians.items():
+        print(f"tau {tau:.0f} ms: median visibility over sessions {np.median(m):+.3f} "
+              f"(range {min(m):+.3f} to {max(m):+.3f}, {len(m)} sessions)")
 
 
 def mapping_table(trace: np.ndarray, court_height: float) -> None:
@@ -582,6 +659,11 @@ def main() -> None:
     q.add_argument("--seeds", type=int, nargs="+", default=[100, 101, 102, 103])
     q.add_argument("--required", type=float, default=0.26)
     q.set_defaults(run=cmd_bound)
+    q = sub.add_parser("visibility",
+                       help="how much of a push the motor co-activity shows (entry 25)")
+    q.add_argument("logs", nargs="+", metavar="LOG", help="session logs with their traces")
+    q.add_argument("--tau-ms", type=float, nargs="+", default=[100.0, 1000.0])
+    q.set_defaults(run=cmd_visibility)
     q = sub.add_parser("rewire")
     q.add_argument("src")
     q.add_argument("dst")
