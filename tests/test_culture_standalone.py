@@ -45,8 +45,13 @@ def _closed_loop(culture, ms=2000.0):
                    ltd_capture=True, ltd_capture_gain=20.0, capture_positive_only=True,
                    tag_hf_max=2.0),
     # Entry 13's covariance tags (entry 12's Hebbian tags less one line), gated, signed capture.
-    CONFIG.replace(stdp_tagging=True, capture_gain=0.2, tag_rule="covariance", tag_hf_max=2.0)],
-    ids=["stdp", "tagged-stdp", "issue-17-options", "covariance-tags"])
+    CONFIG.replace(stdp_tagging=True, capture_gain=0.2, tag_rule="covariance", tag_hf_max=2.0),
+    # Entry 25's heterosynaptic normalisation of each neuron's outputs (every 100 ms here, so
+    # that the 2-s run normalises 20 times), with entry 12's Hebbian tags.
+    CONFIG.replace(stdp_tagging=True, capture_gain=20.0, tag_rule="hebbian",
+                   capture_positive_only=True, tag_hf_max=2.0, output_normalization=True,
+                   output_normalization_interval_ms=100.0)],
+    ids=["stdp", "tagged-stdp", "issue-17-options", "covariance-tags", "normalisation"])
 def test_same_seed_same_activity_as_runtime(config, tmp_path):
     a, b = Culture(config, seed=3), StandaloneCulture(config, seed=3)
     la, lb = _closed_loop(a), _closed_loop(b)

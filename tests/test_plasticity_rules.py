@@ -308,3 +308,58 @@ def test_tag_baseline_follows_the_tag_and_capture_takes_the_deviation():
 def test_tag_baseline_bad_values_name_the_field(fields):
     with pytest.raises(ValueError, match="tag_baseline_tau_s"):
         CultureConfig(**fields)
+
+
+# --- Heterosynaptic normalisation of a neuron's outputs (entry 25) ------------------------------
+
+NORM = dataclasses.replace(QUIET, output_normalization=True,
+                           output_normalization_interval_ms=10.0)
+
+
+def test_normalisation_is_off_by_default_and_off_without_stdp():
+    c = Culture(QUIET, seed=9)
+    assert "w_out" not in c._b.neurons.variables
+    frozen = Culture(dataclasses.replace(NORM, stdp_enabled=False), seed=9)
+    assert "w_out" not in frozen._b.neurons.variables
+
+
+@pytest.mark.parametrize("field,value", [("output_normalization", 1),
+                                         ("output_normalization_interval_ms", 0.0),
+                                         ("output_normalization_interval_ms", 0.75)])
+def test_normalisation_bad_values_name_the_field(field, value):
+    with pytest.raises(ValueError, match=field):
+        CultureConfig(**{**dataclasses.asdict(QUIET), field: value})
+
+
+def test_normalisation_restores_each_neurons_output_sum_and_keeps_relative_weights():
+    c = Culture(NORM, seed=9)
+    b = c._b
+    st = c.structure
+    pre = st.pre[b.ee_index]
+    w = b.value(b.synapses_ee, "w")
+    start = w.copy()
+    # One neuron's outputs: its weakest synapse tripled (still below the ceiling), the rest as
+    # they were; another neuron's outputs all doubled (a change every output shares).
+    n1, n2 = pre[0], pre[np.flatnonzero(pre != pre[0])[0]]
+    k1 = np.flatnonzero(pre == n1)
+    k1 = k1[np.argsort(start[k1])]
+    k2 = np.flatnonzero(pre == n2)
+    top = NORM.g_ee_max_per_ms
+    assert 3.0 * start[k1[0]] < top and 2.0 * start[k2].max() < top
+    w[k1[0]] *= 3.0
+    w[k2] *= 2.0
+    c.run(15.0)   # one normalisation (at 10 ms); nothing fires in the quiet culture
+    after = b.value(b.synapses_ee, "w")
+    for k in (k1, k2):
+        assert after[k].sum() == pytest.approx(start[k].sum(), rel=1e-9)
+    # n1: the tripled synapse keeps 3x its old weight relative to its siblings, all scaled alike
+    # (none reaches the ceiling here).
+    ratio = after[k1] / start[k1]
+    assert ratio[0] == pytest.approx(3.0 * ratio[1], rel=1e-9)
+    np.testing.assert_allclose(ratio[1:], ratio[1], rtol=1e-9)
+    assert ratio[1] < 1.0
+    # n2: a change shared by all of a neuron's outputs is undone.
+    np.testing.assert_allclose(after[k2], start[k2], rtol=1e-9)
+    # Neurons whose outputs were not touched keep their weights.
+    rest = ~np.isin(pre, [n1, n2])
+    np.testing.assert_allclose(after[rest], start[rest], rtol=1e-9)

@@ -201,6 +201,24 @@ class CultureConfig(Config):
     # Bear 1992 found depression after 1-3 Hz and no change near 10 Hz.
     ltd_capture_hf_max: float = 1.5
 
+    # Heterosynaptic normalisation of each excitatory neuron's outgoing E->E weights (issue 17,
+    # entry 25; off by default): every output_normalization_interval_ms, each presynaptic
+    # neuron's E->E weights are scaled by one common factor so that their sum returns to its
+    # initial value (then clipped to [0, g_ee_max_per_ms]). A change that every output of a
+    # neuron shares (what captured co-activity mostly is: entry 25 measured the push as ~3 % of
+    # the motor co-activity at the tags' time scale) is undone, while its outputs' *relative*
+    # weights, what one target gained over another, are kept. Competition among a neuron's
+    # synapses for a limited pool of resources: multiplicative normalisation of a neuron's
+    # weights (von der Malsburg 1973, Kybernetik 14:85), a limit on the summed outgoing weight of
+    # each neuron in STDP networks (Fiete et al. 2010, Neuron 65:563), conservation of total
+    # synaptic weight by heterosynaptic plasticity (Royer & Pare 2003, Nature 422:518, measured
+    # on a neuron's inputs; Chistiakova et al. 2014, Neuroscientist 20:483, review). Applying it
+    # to a neuron's outputs is a modelling assumption. Applied after homeostatic scaling (which
+    # then only redistributes weight between targets: the total E->E weight is conserved). Acts
+    # only with stdp_enabled (the Frozen condition turns it off with the rest of the plasticity).
+    output_normalization: bool = False
+    output_normalization_interval_ms: float = 1000.0
+
     # Homeostatic synaptic scaling (Turrigiano et al. 1998): slow (rate estimated over a minute,
     # weights scaled by at most ~0.2% per second), to hold the firing rate against STDP's drift.
     homeostasis_enabled: bool = True
@@ -266,7 +284,7 @@ class CultureConfig(Config):
             raise ValueError(f"CultureConfig.g_ee_max_per_ms must be in [g_ee_per_ms="
                              f"{self.g_ee_per_ms}, 10.0], got {self.g_ee_max_per_ms!r}")
         for name in ("stp_enabled", "stdp_enabled", "homeostasis_enabled", "stdp_tagging",
-                     "ltd_capture", "capture_positive_only"):
+                     "ltd_capture", "capture_positive_only", "output_normalization"):
             check_bool(self, name, getattr(self, name))
         check_number(self, "stp_dep_u", self.stp_dep_u, 1e-3, 1.0, numpy=True)
         check_number(self, "stp_dep_tau_rec_ms", self.stp_dep_tau_rec_ms, 1.0, 1e5, numpy=True)
@@ -304,6 +322,8 @@ class CultureConfig(Config):
         check_number(self, "ltd_capture_gain", self.ltd_capture_gain, 0.0, 1e4, numpy=True)
         check_number(self, "ltd_capture_hf_max", self.ltd_capture_hf_max, 1.0, 1000.0,
                      lo_open=True, numpy=True)
+        check_number(self, "output_normalization_interval_ms",
+                     self.output_normalization_interval_ms, 1.0, 1e7, numpy=True)
         check_number(self, "homeostasis_target_hz", self.homeostasis_target_hz, 0.01, 100.0,
                      numpy=True)
         check_number(self, "homeostasis_tau_s", self.homeostasis_tau_s, 0.1, 1e6, numpy=True)
@@ -318,7 +338,8 @@ class CultureConfig(Config):
         check_number(self, "stim_gain", self.stim_gain, 0.0, 100.0, numpy=True)
         check_number(self, "dt_ms", self.dt_ms, 0.01, 1.0, numpy=True)
         check_number(self, "spike_file_chunk_ms", self.spike_file_chunk_ms, 1.0, 1e7, numpy=True)
-        for name in ("noise_interval_ms", "homeostasis_interval_ms", "spike_file_chunk_ms"):
+        for name in ("noise_interval_ms", "homeostasis_interval_ms", "spike_file_chunk_ms",
+                     "output_normalization_interval_ms"):
             ratio = getattr(self, name) / self.dt_ms
             if abs(ratio - round(ratio)) > 1e-6:
                 raise ValueError(f"CultureConfig.{name} must be a multiple of dt_ms="

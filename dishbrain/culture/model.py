@@ -366,6 +366,16 @@ r_post = rate_est_post * exp((t_last_post - t) / tau_homeo)
 w = clip(w * (1 + homeo_rate * (homeo_target - r_post) / homeo_target), w_min, w_max)
 """
 
+# Heterosynaptic normalisation of each neuron's outgoing E->E weights
+# (CultureConfig.output_normalization): the sum is gathered afresh each interval (reset, then
+# every synapse adds its weight to its presynaptic neuron's w_out), then every synapse is scaled by
+# its presynaptic neuron's w_out0 / w_out. Three passes once a second: cheap next to the synaptic
+# events. A neuron whose outputs are all at 0 keeps them there.
+NORMALIZATION_NEURON_VARIABLES = "w_out : 1\nw_out0 : 1 (constant)\n"
+NORMALIZATION_RESET_CODE = "w_out = 0"
+NORMALIZATION_SUM_CODE = "w_out_pre += w"
+NORMALIZATION_SCALE_CODE = "w = clip(w * w_out0_pre / clip(w_out_pre, 1e-12, 1e12), w_min, w_max)"
+
 STATIC_SYNAPSE_MODEL = "w : 1 (constant)"
 
 # Excitatory inputs of LTS neurons facilitate, the others depress; inhibitory ones are static.
@@ -509,7 +519,9 @@ class CultureNetwork:
         self.noise_clock = Clock(cfg.noise_interval_ms * ms, name="culture_noise_clock")
 
         code = ee_code(cfg)
-        G = NeuronGroup(n, NEURON_VARIABLES + code["neuron_variables"],
+        normalize = cfg.output_normalization and cfg.stdp_enabled
+        G = NeuronGroup(n, NEURON_VARIABLES + code["neuron_variables"]
+                        + (NORMALIZATION_NEURON_VARIABLES if normalize else ""),
                         threshold=NEURON_THRESHOLD,
                         reset=code["neuron_reset"] + NEURON_RESET,
                         clock=self.clock, name="culture_neurons")
@@ -557,6 +569,17 @@ class CultureNetwork:
         if cfg.homeostasis_enabled:
             S_ee.run_regularly(HOMEOSTASIS_CODE, dt=cfg.homeostasis_interval_ms * ms, when="end",
                                name="culture_homeostasis")
+        if normalize and self.ee_index.size:
+            # Each neuron's outgoing E->E weight at the start is the sum it is held to.
+            G.w_out0 = np.bincount(st.pre[self.ee_index], weights=st.weight[self.ee_index],
+                                   minlength=n)
+            every = cfg.output_normalization_interval_ms * ms
+            G.run_regularly(NORMALIZATION_RESET_CODE, dt=every, when="end", order=1,
+                            name="culture_normalization_reset")
+            S_ee.run_regularly(NORMALIZATION_SUM_CODE, dt=every, when="end", order=2,
+                               name="culture_normalization_sum")
+            S_ee.run_regularly(NORMALIZATION_SCALE_CODE, dt=every, when="end", order=3,
+                               name="culture_normalization_scale")
 
         E = NeuronGroup(mea.n_electrodes, ELECTRODE_EQUATIONS, threshold=ELECTRODE_THRESHOLD,
                         reset=ELECTRODE_RESET, clock=self.clock, name="culture_electrodes")
