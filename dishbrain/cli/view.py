@@ -20,9 +20,12 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     from dishbrain.metrics import format_table, load_sessions, summarize
 
     windows = tuple(_parse_windows(args.windows))
+    taus = tuple(_parse_taus(args.tau_ms))
     path = Path(args.path)
     if not path.exists():
         raise UsageError(f"no such file or folder: {str(path)!r}")
+    if args.visibility:
+        return _analyze_visibility(path, taus)
     try:
         sessions = load_sessions(path)
     except ValueError as exc:
@@ -39,6 +42,44 @@ def cmd_analyze(args: argparse.Namespace) -> int:
                   "or stopped early); counted up to its last event", file=sys.stderr)
     print(format_table(summarize(sessions, bounds_min=windows, long_threshold=args.long_threshold)))
     return 0
+
+
+def _analyze_visibility(path: Path, taus: tuple[float, ...]) -> int:
+    """`analyze --visibility`: the push's share of the motor co-activity (dishbrain.visibility)
+    of every culture session with a trace at `path` (a log, or a folder searched recursively)."""
+    from dishbrain.logs import trace_paths
+    from dishbrain.visibility import format_visibility, visibility_of_log
+
+    logs = [path] if path.is_file() else sorted(
+        p for p in path.rglob("*.jsonl*") if p.name.endswith((".jsonl", ".jsonl.gz")))
+    traced = [log for log in logs if trace_paths(log)[0].exists()]
+    if not traced:
+        raise UsageError(f"--visibility: no session log with a trace under {str(path)!r} (play "
+                         "a culture with --trace: dishbrain play --agent culture --trace)")
+    results = []
+    for log in traced:
+        try:
+            results += visibility_of_log(log, taus)
+        except ValueError as exc:
+            if path.is_file():
+                raise UsageError(str(exc)) from None
+            print(f"dishbrain analyze: skipped {log}: {exc}", file=sys.stderr)
+    if not results:
+        raise UsageError(f"--visibility: no culture session's trace under {str(path)!r}")
+    print(format_visibility(results))
+    return 0
+
+
+def _parse_taus(text: str):
+    try:
+        for part in text.split(","):
+            tau = float(part)
+            if not 0 < tau < float("inf"):
+                raise ValueError
+            yield tau
+    except ValueError:
+        raise UsageError(f"--tau-ms must be time constants in ms > 0, comma-separated, e.g. "
+                         f"'100,1000'; got {text!r}") from None
 
 
 def _parse_windows(text: str):
@@ -96,6 +137,13 @@ def register(sub) -> None:
                    help="time windows in minutes (default 0-5,5-20)")
     p.add_argument("--long-threshold", type=non_negative_int("long-threshold"), default=3,
                    help="a long rally has more than this many hits (default 3)")
+    p.add_argument("--visibility", action="store_true",
+                   help="instead: how much of a push the co-activity of the synapses onto the "
+                        "motor regions shows, per ball band (culture sessions played with "
+                        "--trace; dishbrain/visibility.py)")
+    p.add_argument("--tau-ms", default="100,1000", metavar="MS,MS",
+                   help="with --visibility: time constants of the co-activity traces "
+                        "(default 100,1000: the readout's and a tag's)")
     p.set_defaults(func=cmd_analyze)
 
     p = sub.add_parser("replay", help="watch a recorded session again: a trace, a session log, "

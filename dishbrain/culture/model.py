@@ -42,6 +42,10 @@ synapse (event-driven), so STDP is exact with heterogeneous delays.
 
 Both backends build their network here: the runtime `Culture` (`dishbrain.culture.runtime`) and
 the compiled build (`dishbrain.culture.build`). Importing this module imports Brian2 (~1-2 s).
+
+Long because every plasticity variant of the learning search (issue 17: tags, capture rules,
+normalisation) is written out here as Brian2 code beside the base model, so that both backends
+generate it from one place and the equivalence test covers them all.
 """
 
 from __future__ import annotations

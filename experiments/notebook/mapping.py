@@ -179,80 +179,13 @@ def cmd_bound(a) -> None:
           f"{need}: {'passes' if ok else 'fails'} its upper bound")
 
 
-def visibility(meta: dict, trace: np.ndarray, tau_ms: float, court_height: float,
-               skip_after_train_ms: float = 100.0) -> dict:
-    """What a trace of time constant ``tau_ms`` at band k's synapses onto the motor regions can
-    see of the push (entry 25), from a session's per-tick trace alone.
-
-    U and D are the up and down regions' spike counts (the decoder's electrodes), each a leaky
-    sum with time constant tau of the ticks before the decision (the decoder's own ``contrast``
-    counts at tau = its smoothing); p is the push (+1 up, -1 down, 0 none) averaged over the
-    same tau, this tick included. Over the ticks with the ball in play in band k (none within
-    ``skip_after_train_ms`` of a feedback train's start), per band:
-    ``push`` = half the difference of mean(U - D) between ticks with p > 0 and with p < 0: how
-    far the up-minus-down co-activity of band k's synapses moves with the push;
-    ``common`` = mean((U + D) / 2): the level a co-activity trace of either side carries;
-    ``geometry`` = mean(U - D): the fixed part, set by where band k's stimulation spreads.
-    Returns the per-band arrays and ``visibility`` = push / common.
-    """
-    from scipy.signal import lfilter
-    tick = float(meta.get("tick_ms", 10.0))
-    arr = meta["array"]
-    up = sorted({e for region in arr["motor_up"] for e in region})
-    down = sorted({e for region in arr["motor_down"] for e in region})
-    counts = np.asarray(trace["counts"], dtype=float)
-    keep = float(np.exp(-tick / tau_ms))
-
-    def leaky_before(raw):   # y_t = keep y_{t-1} + raw_t, read one tick later (the decision's)
-        y = lfilter([1.0], [1.0, -keep], raw)
-        return np.concatenate([[0.0], y[:-1]])
-
-    U, D = leaky_before(counts[:, up].sum(1)), leaky_before(counts[:, down].sum(1))
-    in_play, move, band, _ = _pushes(trace, court_height)
-    p = lfilter([1.0 - keep], [1.0, -keep], move)
-    valid = in_play.copy()
-    skip = int(round(skip_after_train_ms / tick))
-    for t0 in np.flatnonzero(np.asarray(trace["feedback"]) > 0):
-        valid[t0:t0 + skip] = False
-    out = {k: np.full(BANDS, np.nan) for k in ("push", "common", "geometry", "ticks")}
-    for k in range(BANDS):
-        sel = valid & (band == k)
-        plus, minus = sel & (p > 0), sel & (p < 0)
-        out["ticks"][k] = sel.sum()
-        if plus.sum() < 10 or minus.sum() < 10:
-            continue
-        dif = U - D
-        out["push"][k] = 0.5 * (dif[plus].mean() - dif[minus].mean())
-        out["common"][k] = 0.5 * (U[sel] + D[sel]).mean()
-        out["geometry"][k] = dif[sel].mean()
-    out["visibility"] = out["push"] / out["common"]
-    return out
-
 
 def cmd_visibility(a) -> None:
-    """Entry 25's table: per session and tau, the push's part of band k's co-activity with the
-    up and down regions, against the common level and the geometry's spread across bands."""
-    from dishbrain.logs import read_trace
-    from envs.pong import PongConfig
-    height = PongConfig().court_height
-    print("| session | tau ms | visibility per band (push / common), top ... bottom | median "
-          "| geometry's spread (sd over bands / common) | median push / geometry's spread |")
-    print("|---|---|---|---|---|---|")
-    medians = {tau: [] for tau in a.tau_ms}
-    for log in a.logs:
-        meta, trace = read_trace(log)
-        for tau in a.tau_ms:
-            r = visibility(meta, trace, tau, height)
-            v = r["visibility"]
-            spread = np.nanstd(r["geometry"]) / np.nanmean(r["common"])
-            ratio = np.nanmedian(np.abs(r["push"])) / np.nanstd(r["geometry"])
-            medians[tau].append(float(np.nanmedian(v)))
-            print(f"| {Path(log).name} | {tau:.0f} | " + " ".join(f"{x:+.3f}" for x in v)
-                  + f" | {np.nanmedian(v):+.3f} | {spread:.3f} | {ratio:.3f} |")
-    for tau, m in medians.items():
-        print(f"tau {tau:.0f} ms: median visibility over sessions {np.median(m):+.3f} "
-              f"(range {min(m):+.3f} to {max(m):+.3f}, {len(m)} sessions)")
-
+    """Entry 25's table (`dishbrain.visibility`; the product's `dishbrain analyze --visibility`
+    prints the same): per session and tau, the push's part of band k's co-activity with the up
+    and down regions, against the common level and the geometry's spread across bands."""
+    from dishbrain.visibility import format_visibility, visibility_of_log
+    print(format_visibility([r for log in a.logs for r in visibility_of_log(log, a.tau_ms)]))
 
 def mapping_table(trace: np.ndarray, court_height: float) -> None:
     in_play, move, band, quarters = _pushes(trace, court_height)
