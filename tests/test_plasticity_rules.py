@@ -344,8 +344,9 @@ def test_normalisation_restores_each_neurons_output_sum_and_keeps_relative_weigh
     k1 = np.flatnonzero(pre == n1)
     k1 = k1[np.argsort(start[k1])]
     k2 = np.flatnonzero(pre == n2)
-    top = NORM.g_ee_max_per_ms
-    assert 3.0 * start[k1[0]] < top and 2.0 * start[k2].max() < top
+    # The scaling comes before the clip to the ceiling, so n2's doubled weights, scaled back by
+    # 1/2, stay below it; n1's tripled synapse is below it before the scaling already.
+    assert 3.0 * start[k1[0]] < NORM.g_ee_max_per_ms
     w[k1[0]] *= 3.0
     w[k2] *= 2.0
     c.run(15.0)   # one normalisation (at 10 ms); nothing fires in the quiet culture
