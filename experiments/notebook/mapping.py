@@ -185,7 +185,45 @@ def cmd_visibility(a) -> None:
     prints the same): per session and tau, the push's part of band k's co-activity with the up
     and down regions, against the common level and the geometry's spread across bands."""
     from dishbrain.visibility import format_visibility, visibility_of_log
-    print(format_visibility([r for log in a.logs for r in visibility_of_log(log, a.tau_ms)]))
+    results = [r for log in a.logs for r in visibility_of_log(log, a.tau_ms)]
+    print(format_visibility(results))
+    if a.figure:
+        visibility_figure(results, a.figure, dict(x.split("=", 1) for x in a.label),
+                          a.figure_tau_ms)
+
+
+def visibility_figure(results, path: str, labels: dict[str, str], tau_ms: float,
+                      gate: float = 0.09) -> None:
+    """Entry 26's figure: per variant (the sessions' tag, the part of the file name before
+    "-seed"), each session's median visibility at `tau_ms` as a dot and the variants' medians as
+    bars, with the pre-gate of entry 26 as a line."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    groups: dict[str, list[float]] = {}
+    for r in results:
+        if r.tau_ms == tau_ms:
+            groups.setdefault(r.source.split("-seed")[0], []).append(r.median)
+    if not groups:
+        raise SystemExit(f"mapping.py visibility: no session at --figure-tau-ms {tau_ms:g}")
+    names = list(groups)
+    fig, ax = plt.subplots(figsize=(1.0 + 0.9 * len(names), 4.2))
+    for x, name in enumerate(names):
+        values = groups[name]
+        ax.bar(x, np.median(values), color="#9ecae1", width=0.6)
+        ax.plot(np.full(len(values), x) + np.linspace(-0.15, 0.15, len(values)), values, "o",
+                color="#08519c", ms=4)
+    ax.axhline(gate, color="#cb181d", ls="--", lw=1)
+    ax.text(len(names) - 0.5, gate, f"pre-gate {gate:g}", color="#cb181d", ha="right",
+            va="bottom", fontsize=8)
+    ax.set_xticks(range(len(names)), [labels.get(n, n) for n in names], rotation=30,
+                  ha="right", fontsize=8)
+    ax.set_ylabel(f"visibility at tau {tau_ms / 1000:g} s\n(push / common co-activity)")
+    ax.set_title("How much of a push the synapses onto the motor regions see", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    print(f"figure: {path}")
+
 
 def mapping_table(trace: np.ndarray, court_height: float) -> None:
     in_play, move, band, quarters = _pushes(trace, court_height)
@@ -596,6 +634,11 @@ def main() -> None:
                        help="how much of a push the motor co-activity shows (entry 25)")
     q.add_argument("logs", nargs="+", metavar="LOG", help="session logs with their traces")
     q.add_argument("--tau-ms", type=float, nargs="+", default=[100.0, 1000.0])
+    q.add_argument("--figure", default="", metavar="PNG",
+                   help="also draw each variant's (file name before -seed) medians to PNG")
+    q.add_argument("--figure-tau-ms", type=float, default=1000.0)
+    q.add_argument("--label", nargs="*", default=[], metavar="TAG=TEXT",
+                   help="with --figure: axis labels for the variants' tags")
     q.set_defaults(run=cmd_visibility)
     q = sub.add_parser("rewire")
     q.add_argument("src")
