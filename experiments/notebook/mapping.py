@@ -225,6 +225,41 @@ def visibility_figure(results, path: str, labels: dict[str, str], tau_ms: float,
     print(f"figure: {path}")
 
 
+def direct_index(path: Path, layout: str = "dishbrain") -> tuple[float, np.ndarray]:
+    """How far a saved culture's direct sensory -> motor synapses moved towards the tracking map
+    (entry 26k, post hoc): per band k, log(sum of w onto up / at the start) - log(the same onto
+    down); the index is the mean over the top four bands minus the mean over the bottom four
+    (> 0: the top bands' synapses gained onto up relative to down, the bottom bands' onto down)."""
+    with np.load(path) as f:
+        z = {k: f[k] for k in f.files}
+    pre, post, w0, w1 = _ee_arrays(z)
+    sens, up, down = _groups(_mea_of(z), z["structure::positions_um"],
+                             z["structure::is_excitatory"], layout)
+    per_band = np.full(BANDS, np.nan)
+    for k, s in enumerate(sens):
+        su, sd = s[pre] & up[post], s[pre] & down[post]
+        if su.any() and sd.any():
+            per_band[k] = (np.log(w1[su].sum() / w0[su].sum())
+                           - np.log(w1[sd].sum() / w0[sd].sum()))
+    half = BANDS // 2
+    return float(np.nanmean(per_band[:half]) - np.nanmean(per_band[half:])), per_band
+
+
+def cmd_direct(a) -> None:
+    """Entry 26k's post-hoc table: the direct-route index of each seed's rule session and of its
+    yoke (the sessions' saved cultures, DIR/TAG-seedS-stimulus.npz), and their difference."""
+    print("| seed | rule | yoked | rule - yoked |")
+    print("|---|---|---|---|")
+    diffs = []
+    for seed in a.seeds:
+        c = direct_index(Path(f"{a.rule}-seed{seed}-stimulus.npz"), a.layout)[0]
+        y = direct_index(Path(f"{a.yoked}-seed{seed}-stimulus.npz"), a.layout)[0]
+        diffs.append(c - y)
+        print(f"| {seed} | {c:+.3f} | {y:+.3f} | {c - y:+.3f} |")
+    print(f"mean rule - yoked {np.mean(diffs):+.3f}, positive on {sum(d > 0 for d in diffs)} of "
+          f"{len(diffs)}")
+
+
 def mapping_table(trace: np.ndarray, court_height: float) -> None:
     in_play, move, band, quarters = _pushes(trace, court_height)
     print(f"paddle y: mean {trace['paddle_y'].mean():.0f}, sd {trace['paddle_y'].std():.0f}; "
@@ -640,6 +675,13 @@ def main() -> None:
     q.add_argument("--label", nargs="*", default=[], metavar="TAG=TEXT",
                    help="with --figure: axis labels for the variants' tags")
     q.set_defaults(run=cmd_visibility)
+    q = sub.add_parser("direct", help="the direct sensory -> motor synapses' move towards "
+                                      "tracking, rule against yoke (entry 26k, post hoc)")
+    q.add_argument("--rule", required=True, metavar="DIR/TAG")
+    q.add_argument("--yoked", required=True, metavar="DIR/TAG")
+    q.add_argument("--seeds", type=int, nargs="+", default=[100, 101, 102, 103])
+    q.add_argument("--layout", default="dishbrain")
+    q.set_defaults(run=cmd_direct)
     q = sub.add_parser("rewire")
     q.add_argument("src")
     q.add_argument("dst")
