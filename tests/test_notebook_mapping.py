@@ -163,3 +163,39 @@ def test_yoked_shaping_starts_the_sources_trains_in_order(mapping, tmp_path):
     assert ystate["eligible"] == [1, 0, 2, 0]
     assert ystate["count"] == 1 and ystate["lf_count"] == 1
     assert ycalls[0] == list(range(8))                          # the hit's train: all 8
+
+
+def test_direct_index_reads_a_move_towards_tracking_and_its_mirror(mapping, monkeypatch,
+                                                                   tmp_path, capsys):
+    """Entry 26l's index: > 0 when the top bands' direct synapses gained onto up (and the bottom
+    bands' onto down) relative to the start, < 0 for the mirror image, 0 when untouched."""
+    src = tmp_path / "c.npz"
+    Culture(CultureConfig(n_neurons=400), seed=4).save(src)
+    with np.load(src) as f:
+        z = {k: f[k] for k in f.files}
+    pre, post, _, w = mapping._ee_arrays(z)
+    sens, up, down = mapping._groups(mapping._mea_of(z), z["structure::positions_um"],
+                                     z["structure::is_excitatory"], "dishbrain")
+
+    def saved(name, toward):
+        w1 = w.copy()
+        for k, s in enumerate(sens):
+            right, wrong = (up, down) if (k < 4) == toward else (down, up)
+            w1[s[pre] & right[post]] *= 1.5
+            w1[s[pre] & wrong[post]] *= 0.5
+        path = tmp_path / f"{name}-seed4-stimulus.npz"
+        np.savez(path, **{**z, "state::culture_synapses_ee::w": w1})
+        return path
+
+    toward, per_band = mapping.direct_index(saved("rule", True))
+    finite = per_band[np.isfinite(per_band)]
+    assert finite.size >= 4
+    np.testing.assert_allclose(np.abs(finite), np.log(3.0), rtol=1e-9)
+    assert toward == pytest.approx(2 * np.log(3.0))
+    against, _ = mapping.direct_index(saved("yoke", False))
+    assert against == pytest.approx(-toward)
+    assert mapping.direct_index(src)[0] == pytest.approx(0.0, abs=1e-12)
+    _run(mapping, monkeypatch, "direct", "--rule", str(tmp_path / "rule"), "--yoked",
+         str(tmp_path / "yoke"), "--seeds", "4")
+    out = capsys.readouterr().out
+    assert f"mean rule - yoked {4 * np.log(3.0):+.3f}, positive on 1 of 1" in out
