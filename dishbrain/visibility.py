@@ -151,5 +151,6 @@ def format_visibility(results: list[Visibility]) -> str:
         m = [x for x in m if np.isfinite(x)]
         if m:
             lines.append(f"tau {tau:.0f} ms: median visibility over sessions {np.median(m):+.3f} "
-                         f"(range {min(m):+.3f} to {max(m):+.3f}, {len(m)} sessions)")
+                         f"(range {min(m):+.3f} to {max(m):+.3f}, {len(m)} "
+                         f"session{'s' if len(m) != 1 else ''})")
     return "\n".join(lines)
