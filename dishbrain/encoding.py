@@ -108,6 +108,11 @@ class PlaceCodeEncoder:
         band = math.floor(float(y) * self.n_sensory)
         return min(max(band, 0), self.n_sensory - 1)
 
+    def slots(self, y) -> np.ndarray:
+        """`slot` of every normalised height in the array `y` (int array of its shape)."""
+        band = np.floor(np.asarray(y, dtype=float) * self.n_sensory).astype(int)
+        return np.clip(band, 0, self.n_sensory - 1)
+
 
 class RateCodeEncoder:
     """The ball's horizontal distance from the paddle -> pulse rate.

@@ -207,9 +207,11 @@ def push_map(ball_y: np.ndarray, in_play: np.ndarray, push: np.ndarray) -> dict[
     """The band -> push map of a session: per band of the ball's height (top to bottom; ball_y
     in court heights, 0 = top) the mean push, and top - bottom (module notes). NaN where a half
     has no tick in play."""
-    ball_y, push = np.asarray(ball_y, float), np.asarray(push, float)
+    from dishbrain.encoding import PlaceCodeEncoder
+
+    push = np.asarray(push, float)
     live = np.asarray(in_play, bool)
-    band = np.clip((ball_y * BANDS).astype(int), 0, BANDS - 1)
+    band = PlaceCodeEncoder(BANDS).slots(ball_y)
 
     def mean(sel):
         return float(push[sel].mean()) if np.any(sel) else math.nan

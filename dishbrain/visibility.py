@@ -37,7 +37,8 @@ import numpy as np
 __all__ = ["BANDS", "MIN_TICKS", "Visibility", "format_visibility", "trace_visibility",
            "visibility_of_log"]
 
-#: Vertical bands of the court, as the place code's electrodes (shared/PROTOCOL.md).
+#: Vertical bands of the court, as the place code's electrodes (shared/PROTOCOL.md); a tick's
+#: band is `dishbrain.encoding.PlaceCodeEncoder.slots` of the ball's height.
 BANDS = 8
 #: Fewest ticks of each push sign in a band for a number (fewer: NaN).
 MIN_TICKS = 10
@@ -75,6 +76,7 @@ def trace_visibility(meta: dict, trace: np.ndarray, tau_ms: float, source: str =
     """`Visibility` of one session's trace (``dishbrain.logs.read_trace``) at ``tau_ms``."""
     from scipy.signal import lfilter
 
+    from dishbrain.encoding import PlaceCodeEncoder
     from envs.pong import ACTION_DOWN, ACTION_UP
 
     if not (isinstance(tau_ms, (int, float)) and np.isfinite(tau_ms) and tau_ms > 0):
@@ -101,7 +103,7 @@ def trace_visibility(meta: dict, trace: np.ndarray, tau_ms: float, source: str =
     action = np.asarray(trace["action"])
     move = np.where(action == ACTION_UP, 1.0, np.where(action == ACTION_DOWN, -1.0, 0.0))
     p = lfilter([1.0 - keep], [1.0, -keep], move)
-    band = np.clip((np.asarray(trace["ball_y"]) / height * BANDS).astype(int), 0, BANDS - 1)
+    band = PlaceCodeEncoder(BANDS).slots(np.asarray(trace["ball_y"]) / height)
     valid = np.asarray(trace["in_play"]) > 0
     skip = max(1, int(round(skip_after_train_ms / tick)))
     for t0 in np.flatnonzero(np.asarray(trace["feedback"]) > 0):
