@@ -6,14 +6,17 @@ from __future__ import annotations
 
 import os
 import signal
-from pathlib import Path
 
 from agents.simple import RandomAgent
 
 
 def make_crash_once(marker: str, seed: int = 0) -> RandomAgent:
-    path = Path(marker)
-    if not path.exists():
-        path.write_text(f"killed pid {os.getpid()}\n", encoding="utf-8")
-        os.kill(os.getpid(), signal.SIGKILL)
-    return RandomAgent(seed=seed)
+    # Created exclusively (O_EXCL), so that of two sessions starting at once only one dies: a
+    # check-then-write let both see no marker and both kill themselves (seen once in CI).
+    try:
+        with open(marker, "x", encoding="utf-8") as f:
+            f.write(f"killed pid {os.getpid()}\n")
+    except FileExistsError:
+        return RandomAgent(seed=seed)
+    os.kill(os.getpid(), signal.SIGKILL)
+    return RandomAgent(seed=seed)   # not reached
