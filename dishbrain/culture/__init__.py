@@ -32,6 +32,7 @@ _EXPORTS = {
     "CultureStructure": "structure",
     "generate_structure": "structure",
     "sensory_module": "structure",
+    "motor_region": "structure",
     "CultureNetwork": "model",
     "model_namespace": "model",
     "Culture": "runtime",
@@ -68,6 +69,7 @@ __all__ = [
     "generate_structure",
     "make_culture",
     "model_namespace",
+    "motor_region",
     "sensory_module",
     "standalone_available",
     "warm_cache",
@@ -110,5 +112,6 @@ if TYPE_CHECKING:
         IZHIKEVICH_PARAMETERS,
         CultureStructure,
         generate_structure,
+        motor_region,
         sensory_module,
     )

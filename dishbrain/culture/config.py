@@ -59,6 +59,19 @@ class CultureConfig(Config):
     # al. 2015, Front Neurosci 9:2; Yamamoto et al. 2018, Sci Adv 4:eaau4914).
     sensory_module_um: float = 0.0
     cross_module_factor: float = 1.0
+    # Competing motor regions (issue 17, entry 27; 1: off, the default). An inhibitory neuron
+    # in one of the four motor quadrants (``dishbrain.mea``; a neuron belongs to the region of
+    # its nearest electrode) draws its excitatory inputs from the *other* motor quadrants this
+    # many times as likely as distance alone would make them (in-degrees stay fixed): long
+    # excitatory axons onto the interneurons of the other regions, so that a quadrant's activity
+    # inhibits the others (feedforward lateral inhibition, the circuit of winner-take-all
+    # competition: e.g. Pouille & Scanziani 2001, Science 293:1159, for feedforward inhibition;
+    # Coultrip, Granger & Lynch 1992, Neural Netw 5:47, for competition by lateral inhibition).
+    # The quadrants compete alike whatever the motor layout, so the culture does not know which
+    # region moves the paddle which way. In vitro this would be a patterned culture whose motor
+    # areas are linked by axon channels onto one another's interneurons, as in the two-module
+    # cultures above; a modelling assumption, not a measured property of a plain culture.
+    motor_competition_factor: float = 1.0
     # Unmyelinated cortical axons: 0.1-0.5 m/s (= um/ms x 1000); 0.3 m/s = 300 um/ms.
     conduction_velocity_um_per_ms: float = 300.0
     # Synaptic transmission delay added to the axonal delay (~0.5-1 ms).
@@ -267,6 +280,8 @@ class CultureConfig(Config):
         check_number(self, "sensory_module_um", self.sensory_module_um, 0.0, 1e5, numpy=True)
         check_number(self, "cross_module_factor", self.cross_module_factor, 0.0, 1.0, lo_open=True,
                      numpy=True)
+        check_number(self, "motor_competition_factor", self.motor_competition_factor, 1.0,
+                     1e4, numpy=True)
         check_number(self, "conduction_velocity_um_per_ms", self.conduction_velocity_um_per_ms,
                      10.0, 1e5, numpy=True)
         check_number(self, "synaptic_delay_ms", self.synaptic_delay_ms, 0.0, 20.0, numpy=True)

@@ -16,6 +16,8 @@ numpy's generator (`generate_structure`), reusable by every backend:
   wiring; the fixed in-degree keeps the dynamics the same at every culture size).
   Dale's law: a neuron's outgoing synapses are all excitatory or all inhibitory. With
   ``sensory_module_um`` the dish holds two modules, linked less densely than each is within.
+  With ``motor_competition_factor`` the interneurons of each motor quadrant draw their
+  excitatory inputs preferentially from the other quadrants (competing motor regions).
 - Axonal delays: ``synaptic_delay_ms + distance / conduction_velocity``; unmyelinated cortical
   axons conduct at a few tenths of a m/s (Swadlow 2000; tracked in cultures on HD-MEAs by
   Bakkum et al. 2013, Nat Commun 4:2181) [P].
@@ -78,9 +80,13 @@ def _draw_types(n: int, fractions: Sequence[float], names: Sequence[str],
 def _sample_inputs(post_pos: np.ndarray, pre_pos: np.ndarray, pre_offset: int, k: int,
                    length_um: float, rng: np.random.Generator,
                    post_module: np.ndarray | None = None, pre_module: np.ndarray | None = None,
-                   cross_factor: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+                   cross_factor: float = 1.0, post_region: np.ndarray | None = None,
+                   pre_region: np.ndarray | None = None,
+                   region_factor: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """k presynaptic partners per postsynaptic neuron, without replacement, p ~ exp(-d/L)
-    (times cross_factor between neurons of different modules, where modules are given).
+    (times cross_factor between neurons of different modules, where modules are given; times
+    region_factor from a motor region (> 0) onto a neuron of another one, where regions are
+    given).
 
     Gumbel top-k: adding Gumbel noise to log-weights and keeping the k largest is exactly
     sequential sampling without replacement proportional to the weights. Self-connections are
@@ -98,6 +104,10 @@ def _sample_inputs(post_pos: np.ndarray, pre_pos: np.ndarray, pre_offset: int, k
         if post_module is not None and cross_factor != 1.0:
             keys += np.log(cross_factor) * (post_module[start:start + block, None]
                                             != pre_module[None, :])
+        if post_region is not None and region_factor != 1.0:
+            pr = post_region[start:start + block, None]
+            keys += np.log(region_factor) * ((pr > 0) & (pre_region[None, :] > 0)
+                                             & (pr != pre_region[None, :]))
         post_ids = np.arange(start, start + len(p))
         self_col = post_ids - pre_offset
         is_self = (self_col >= 0) & (self_col < n_pre)
@@ -121,6 +131,24 @@ def sensory_module(config: CultureConfig, mea: MEA, positions_um: np.ndarray) ->
     xs = mea.positions_um[list(mea.sensory), 0]
     x = positions_um[:, 0]
     return (x >= xs.min() - config.sensory_module_um) & (x <= xs.max() + config.sensory_module_um)
+
+
+def motor_region(mea: MEA, positions_um: np.ndarray) -> np.ndarray:
+    """Each neuron's motor quadrant (1-4, in the order of ``dishbrain.mea.REGION_NAMES``): the
+    region of its nearest electrode, 0 where that electrode is in no motor region (the sensory
+    columns, a motor gap)."""
+    from dishbrain.mea import REGION_NAMES
+    of_electrode = np.zeros(mea.n_electrodes, dtype=np.int8)
+    for k, name in enumerate(REGION_NAMES, start=1):
+        of_electrode[list(mea.regions[name])] = k
+    pos = np.asarray(positions_um, dtype=np.float64)
+    nearest = np.empty(len(pos), dtype=np.int64)
+    for start in range(0, len(pos), 4096):
+        block = pos[start:start + 4096]
+        d = np.hypot(block[:, None, 0] - mea.positions_um[None, :, 0],
+                     block[:, None, 1] - mea.positions_um[None, :, 1])
+        nearest[start:start + len(block)] = d.argmin(axis=1)
+    return of_electrode[nearest]
 
 
 def generate_structure(config: CultureConfig, mea: MEA, seed: int) -> CultureStructure:
@@ -148,9 +176,15 @@ def generate_structure(config: CultureConfig, mea: MEA, seed: int) -> CultureStr
             a[k], b[k], c[k], d[k] = 0.02 + 0.08 * r, 0.25 - 0.05 * r, -65.0, 2.0
 
     module = sensory_module(config, mea, pos)
+    region = post_region = None
+    if config.motor_competition_factor != 1.0:
+        region = motor_region(mea, pos)
+        post_region = np.where(is_exc, 0, region)       # only the interneurons' inputs
     pre_e, post_e = _sample_inputs(pos, pos[:n_exc], 0, config.exc_in_degree,
                                    config.connection_length_um, rng, module, module[:n_exc],
-                                   config.cross_module_factor)
+                                   config.cross_module_factor, post_region,
+                                   None if region is None else region[:n_exc],
+                                   config.motor_competition_factor)
     pre_i, post_i = _sample_inputs(pos, pos[n_exc:], n_exc, config.inh_in_degree,
                                    config.connection_length_um, rng, module, module[n_exc:],
                                    config.cross_module_factor)
