@@ -199,3 +199,70 @@ def test_direct_index_reads_a_move_towards_tracking_and_its_mirror(mapping, monk
          str(tmp_path / "yoke"), "--seeds", "4")
     out = capsys.readouterr().out
     assert f"mean rule - yoked {4 * np.log(3.0):+.3f}, positive on 1 of 1" in out
+
+
+def test_shake_reports_weight_displacement_map_changes_and_misses(mapping, monkeypatch,
+                                                                  tmp_path, capsys):
+    """Entry 28's table: the direct weights' rms displacement over bands (0 for an untouched
+    culture, log 3 when every band's up/down ratio moved 3x), the behavioural map's mean |change|
+    between quarters (from the trace) and the misses (from the log)."""
+    import json
+
+    from dishbrain.logs import TraceWriter, trace_dtype, trace_meta
+    from envs.pong import ACTION_DOWN, ACTION_UP
+
+    src = tmp_path / "c.npz"
+    Culture(CultureConfig(n_neurons=400), seed=4).save(src)
+    with np.load(src) as f:
+        z = {k: f[k] for k in f.files}
+    pre, post, _, w = mapping._ee_arrays(z)
+    sens, up, down = mapping._groups(mapping._mea_of(z), z["structure::positions_um"],
+                                     z["structure::is_excitatory"], "dishbrain")
+
+    def session(condition, shaken, maps, misses):
+        stem = tmp_path / f"s-seed4-{condition}"
+        w1 = w.copy()
+        if shaken:                      # every band's up/down ratio 3x, alternating direction
+            for k, s in enumerate(sens):
+                a, b = (up, down) if k % 2 == 0 else (down, up)
+                w1[s[pre] & a[post]] *= 1.5
+                w1[s[pre] & b[post]] *= 0.5
+        np.savez(f"{stem}.npz", **{**z, "state::culture_synapses_ee::w": w1})
+        n = 8000
+        rec = np.zeros(n, dtype=trace_dtype(8))
+        rec["in_play"] = 1
+        rec["ball_y"] = np.tile([50.0, 550.0], n // 2)             # top band, bottom band
+        for q, m in enumerate(maps):    # top - bottom = m: mean push m / 2 on top, -m / 2 below
+            sl = slice(q * n // 4, (q + 1) * n // 4)
+            k = n // 4 // 2             # ticks of each band in the quarter
+            n_up = round(k * (1 + m / 2) / 2)
+            top = np.where(np.arange(k) < n_up, ACTION_UP, ACTION_DOWN)
+            acts = np.empty(n // 4, dtype=rec["action"].dtype)
+            acts[0::2], acts[1::2] = top, np.where(top == ACTION_UP, ACTION_DOWN, ACTION_UP)
+            rec["action"][sl] = acts
+        lines = [{"kind": "header"}, {"kind": "serve", "t": 0.0, "step": 0, "rally": 0,
+                                      "hits": 0}]
+        lines += [{"kind": "miss", "t": 1.0 + i, "step": 100 * (i + 1), "rally": i, "hits": 0}
+                  for i in range(misses)]
+        Path(f"{stem}.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+        writer = TraceWriter(f"{stem}.jsonl", rec.dtype, trace_meta(
+            tick_ms=10.0, env_config={"court_height": 600.0}, player="culture",
+            condition=condition, array={"name": "x", "positions_um": [[0, 0]] * 8,
+                                        "sensory": [0], "motor_up": [[1]],
+                                        "motor_down": [[2]]}))
+        writer.append(rec)
+        writer.close()
+
+    session("stimulus", True, [0.0, 0.5, 0.0, 0.5], 7)
+    session("frozen", False, [0.2, 0.2, 0.2, 0.2], 3)
+    row = mapping.shake_row(str(tmp_path / "s-seed4-stimulus"))
+    assert row["rms"] == pytest.approx(np.log(3.0))
+    np.testing.assert_allclose(row["quarters"], [0.0, 0.5, 0.0, 0.5], atol=1e-9)
+    assert row["change"] == pytest.approx(0.5) and row["misses"] == 7
+    frozen = mapping.shake_row(str(tmp_path / "s-seed4-frozen"))
+    assert frozen["rms"] == pytest.approx(0.0, abs=1e-12) and frozen["change"] == pytest.approx(0)
+    _run(mapping, monkeypatch, "shake", str(tmp_path / "s"), "--seeds", "4",
+         "--conditions", "stimulus", "frozen")
+    out = capsys.readouterr().out
+    assert f"| 4 | {np.log(3.0):.3f} / 0.500 / 7 | 0.000 / 0.000 / 3 |" in out
+    assert f"stimulus - frozen, rms: {np.log(3.0):+.3f} (higher on 1 of 1" in out

@@ -260,6 +260,54 @@ def cmd_direct(a) -> None:
           f"{len(diffs)}")
 
 
+def shake_row(stem: str, layout: str = "dishbrain") -> dict:
+    """Entry 28's numbers for one session (STEM.jsonl with its trace, STEM.npz): how far the
+    direct sensory -> motor weights moved from the start (the root mean square over bands of
+    `direct_index`'s per-band log-ratio changes), the behavioural map per quarter and its mean
+    |change| between successive quarters, and the session's misses."""
+    from dishbrain.logs import read_trace
+    from dishbrain.metrics import read_session
+    from envs.pong import PongConfig
+    _, per_band = direct_index(Path(f"{stem}.npz"), layout)
+    _, trace = read_trace(f"{stem}.jsonl")
+    maps = quarter_maps(trace, PongConfig().court_height)
+    session = read_session(f"{stem}.jsonl")
+    return {"rms": float(np.sqrt(np.nanmean(per_band ** 2))),
+            "quarters": maps,
+            "change": float(np.mean(np.abs(np.diff(maps)))),
+            "misses": session.n_rallies}     # a rally ends with a miss
+
+
+def cmd_shake(a) -> None:
+    """Entry 28's table: per seed and condition, the direct weights' displacement (rms over
+    bands), the map's mean |change| between quarters and the misses; then the paired tests."""
+    from scipy.stats import wilcoxon
+    rows = {c: [shake_row(f"{a.prefix}-seed{seed}-{c}", a.layout) for seed in a.seeds]
+            for c in a.conditions}
+    print("| seed | " + " | ".join(f"{c}: weights rms / map change / misses"
+                                    for c in a.conditions) + " |")
+    print("|---|" + "---|" * len(a.conditions))
+    for i, seed in enumerate(a.seeds):
+        print(f"| {seed} | " + " | ".join(
+            f"{rows[c][i]['rms']:.3f} / {rows[c][i]['change']:.3f} / {rows[c][i]['misses']}"
+            for c in a.conditions) + " |")
+    for c in a.conditions:
+        r = rows[c]
+        print(f"{c}: weights rms {np.mean([x['rms'] for x in r]):.3f}, map change "
+              f"{np.mean([x['change'] for x in r]):.3f} +- "
+              f"{np.std([x['change'] for x in r], ddof=1) / np.sqrt(len(r)):.3f} (SEM), "
+              f"misses {np.mean([x['misses'] for x in r]):.0f}")
+    first = a.conditions[0]
+    for other in a.conditions[1:]:
+        for key in ("rms", "change"):
+            x = np.array([v[key] for v in rows[first]])
+            y = np.array([v[key] for v in rows[other]])
+            d = x - y
+            p = wilcoxon(x, y).pvalue if np.any(d != 0) else 1.0
+            print(f"{first} - {other}, {key}: {d.mean():+.3f} (higher on {int(np.sum(d > 0))} "
+                  f"of {len(d)}, Wilcoxon p {p:.2g})")
+
+
 def mapping_table(trace: np.ndarray, court_height: float) -> None:
     in_play, move, band, quarters = _pushes(trace, court_height)
     print(f"paddle y: mean {trace['paddle_y'].mean():.0f}, sd {trace['paddle_y'].std():.0f}; "
@@ -682,6 +730,14 @@ def main() -> None:
     q.add_argument("--seeds", type=int, nargs="+", default=[100, 101, 102, 103])
     q.add_argument("--layout", default="dishbrain")
     q.set_defaults(run=cmd_direct)
+    q = sub.add_parser("shake", help="entry 28: how far each condition moved the direct "
+                       "weights and the map between quarters")
+    q.add_argument("prefix", metavar="DIR/TAG", help="sessions DIR/TAG-seedS-CONDITION.*")
+    q.add_argument("--seeds", type=int, nargs="+", default=list(range(100, 108)))
+    q.add_argument("--conditions", nargs="+", default=["stimulus", "silent", "frozen"])
+    q.add_argument("--layout", default="dishbrain")
+    q.set_defaults(run=cmd_shake)
+
     q = sub.add_parser("rewire")
     q.add_argument("src")
     q.add_argument("dst")
