@@ -34,6 +34,7 @@ SMALL = CultureConfig(n_neurons=300)
     ("capture_gain", -1.0),
     ("sensory_module_um", -1.0),
     ("cross_module_factor", 0.0),
+    ("motor_competition_factor", 0.5),
 ])
 def test_bad_config_values_raise_errors_naming_the_field(field, value):
     with pytest.raises(ValueError, match=f"CultureConfig.{field} must be"):
@@ -110,6 +111,41 @@ def test_two_module_culture_has_few_synapses_between_modules():
         assert (np.bincount(st.post, minlength=1000) == 100).all()   # in-degrees unchanged
         crossing.append(np.mean(module[st.pre] != module[st.post]))
     assert crossing[1] < 0.25 * crossing[0]
+
+
+def test_competing_motor_quadrants_feed_each_others_interneurons():
+    """motor_competition_factor (entry 27): the interneurons of each motor quadrant draw their E
+    inputs from the other quadrants more often; excitatory neurons' inputs, every in-degree and
+    the rest of the drawn culture are unchanged; the quadrants are those of the nearest
+    electrode."""
+    from dishbrain.culture import generate_structure, motor_region
+    from dishbrain.mea import REGION_NAMES
+    mea = MEA()
+    base = CultureConfig()
+    comp = dataclasses.replace(base, motor_competition_factor=30.0)
+    st0, st1 = generate_structure(base, mea, seed=3), generate_structure(comp, mea, seed=3)
+    np.testing.assert_array_equal(st0.positions_um, st1.positions_um)
+    np.testing.assert_array_equal(st0.a, st1.a)
+    region = motor_region(mea, st0.positions_um)
+    nearest = np.argmin(np.hypot(*(st0.positions_um[:, None, :]
+                                   - mea.positions_um[None, :, :]).transpose(2, 0, 1)), axis=1)
+    for k, name in enumerate(REGION_NAMES, start=1):
+        assert set(np.flatnonzero(region == k)) == set(
+            np.flatnonzero(np.isin(nearest, mea.regions[name])))
+    assert set(np.unique(region)) == {0, 1, 2, 3, 4}
+
+    def cross_share(st, excitatory_post):
+        sel = st.is_excitatory[st.pre] & (st.is_excitatory[st.post] == excitatory_post) \
+            & (region[st.post] > 0)
+        pr, po = region[st.pre[sel]], region[st.post[sel]]
+        return np.mean((pr > 0) & (pr != po))
+
+    assert cross_share(st1, False) > cross_share(st0, False) + 0.3
+    for st in (st0, st1):
+        assert (np.bincount(st.post, minlength=1000) == 100).all()
+    onto_e0 = st0.is_excitatory[st0.post]
+    onto_e1 = st1.is_excitatory[st1.post]
+    np.testing.assert_array_equal(st0.pre[onto_e0], st1.pre[onto_e1])   # E neurons' inputs kept
 
 
 def test_same_seed_same_culture_and_activity_other_seed_differs():
