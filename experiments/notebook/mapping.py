@@ -478,7 +478,7 @@ def cmd_play(a) -> None:
         culture_config=json.loads(a.culture) if a.culture else None,
         decoder_config=json.loads(a.decoder) if a.decoder else None,
         mea_config=json.loads(a.mea) if a.mea and a.state_in is None else None,
-        state_out=f"{stem}.npz")
+        state_out=f"{stem}.npz", yoke_log=a.yoke_log or None)
     if a.shaping_yoked and not (a.shaping > 0 and Path(a.shaping_yoked).exists()):
         raise SystemExit("mapping.py play: --shaping-yoked needs --shaping MS (and --shaping-lf, "
                          "--shaping-band as in the session it replays) and an existing "
@@ -700,6 +700,8 @@ def main() -> None:
                    help="with --avoid-yoked: match the other session's ticks (tick, entry 24; "
                         "FILE.removed.npy) or its k-th tick in play without feedback (eligible, "
                         "entry 24b; FILE.removed-eligible.npy)")
+    q.add_argument("--yoke-log", default="", metavar="LOG",
+                   help="with --condition yoked: the Stimulus session whose feedback is replayed")
     q.add_argument("--tag", default="play")
     q.add_argument("--out", default="runs/notebook")
     q.set_defaults(run=cmd_play)
