@@ -126,6 +126,14 @@ def check_config(config: GripConfig) -> None:
     from dishbrain.mea import MEA, MEAConfig
     decoder = config.player_options.get("decoder_config") or {}
     dec = decoder if isinstance(decoder, DecoderConfig) else DecoderConfig.from_dict(decoder)
+    from dishbrain.culture.config import CultureConfig
+    from dishbrain.encoding import EncoderConfig
+    from dishbrain.feedback import FeedbackConfig
+    for name, cls in (("culture_config", CultureConfig), ("encoder_config", EncoderConfig),
+                      ("feedback_config", FeedbackConfig)):
+        value = config.player_options.get(name) or {}
+        if not isinstance(value, cls):
+            cls.from_dict(value)
     mea_opt = config.player_options.get("mea_config") or {}
     mea = MEA(mea_opt if isinstance(mea_opt, MEAConfig) else MEAConfig.from_dict(mea_opt))
     for layout in (config.player_options.get("layout"), dec.layout, *VERTICAL_LAYOUTS.values()):

@@ -188,6 +188,22 @@ def test_cli_rejects_an_unknown_culture_option_in_the_toml(tmp_path, capsys):
     assert not out.exists()
 
 
+@pytest.mark.parametrize("table, message", [
+    ("[culture.culture_config]\nmotor_competition_factor = 0.5\n",
+     "CultureConfig.motor_competition_factor must be a finite number in [1.0, 10000.0]"),
+    ("[culture.encoder_config]\nrate_curve = \"cubic\"\n", "EncoderConfig.rate_curve"),
+    ("[culture.feedback_config]\nnot_a_field = 1\n", "not_a_field"),
+])
+def test_cli_rejects_a_bad_culture_table_before_any_session(table, message, tmp_path, capsys):
+    path = tmp_path / "g.toml"
+    path.write_text("[culture]\nn_neurons = 50\n" + table)
+    out = tmp_path / "out"
+    assert _exit_code(["grip", str(path), "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("dishbrain grip: error") == 1
+    assert not out.exists()
+
+
 def test_a_failing_session_is_reported_and_the_others_are_kept(tmp_path, monkeypatch):
     import dishbrain.grip as grip
 
