@@ -23,6 +23,10 @@ from envs.config import Config, check_bool, check_choice, check_int, check_numbe
 #: CultureConfig.stdp_weight_dependence: Song et al. 2000 / van Rossum, Bi & Turrigiano 2000.
 STDP_WEIGHT_DEPENDENCES = ("additive", "multiplicative")
 TAG_RULES = ("stdp", "hebbian", "covariance")
+#: CultureConfig.motor_competition_groups: each value's group of each quadrant (top-left,
+#: top-right, bottom-left, bottom-right: dishbrain.mea.REGION_NAMES).
+MOTOR_COMPETITION_GROUPS = {"quadrants": (1, 2, 3, 4), "diagonals": (1, 2, 2, 1),
+                            "halves": (1, 1, 2, 2), "sides": (1, 2, 1, 2)}
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,13 @@ class CultureConfig(Config):
     # areas are linked by axon channels onto one another's interneurons, as in the two-module
     # cultures above; a modelling assumption, not a measured property of a plain culture.
     motor_competition_factor: float = 1.0
+    # Which quadrants compete (entry 27c): "quadrants", each with the other three; or the
+    # quadrants in two groups of two that compete with each other, a group's own two not:
+    # "diagonals" (top-left + bottom-right against top-right + bottom-left: the dishbrain
+    # layout's pairs), "halves" (top against bottom: the vertical layouts'), "sides" (left
+    # against right: the horizontal layouts'). Symmetric between the groups, so the culture is
+    # still not told which group pushes which way.
+    motor_competition_groups: str = "quadrants"
     # Unmyelinated cortical axons: 0.1-0.5 m/s (= um/ms x 1000); 0.3 m/s = 300 um/ms.
     conduction_velocity_um_per_ms: float = 300.0
     # Synaptic transmission delay added to the axonal delay (~0.5-1 ms).
@@ -282,6 +293,8 @@ class CultureConfig(Config):
                      numpy=True)
         check_number(self, "motor_competition_factor", self.motor_competition_factor, 1.0,
                      1e4, numpy=True)
+        check_choice(self, "motor_competition_groups", self.motor_competition_groups,
+                     tuple(MOTOR_COMPETITION_GROUPS))
         check_number(self, "conduction_velocity_um_per_ms", self.conduction_velocity_um_per_ms,
                      10.0, 1e5, numpy=True)
         check_number(self, "synaptic_delay_ms", self.synaptic_delay_ms, 0.0, 20.0, numpy=True)

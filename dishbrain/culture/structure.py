@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dishbrain.culture.config import CultureConfig
+from dishbrain.culture.config import MOTOR_COMPETITION_GROUPS, CultureConfig
 from dishbrain.mea import MEA
 
 CELL_TYPES = ("RS", "IB", "CH", "FS", "LTS")
@@ -178,7 +178,9 @@ def generate_structure(config: CultureConfig, mea: MEA, seed: int) -> CultureStr
     module = sensory_module(config, mea, pos)
     region = post_region = None
     if config.motor_competition_factor != 1.0:
-        region = motor_region(mea, pos)
+        group = np.array((0,) + MOTOR_COMPETITION_GROUPS[config.motor_competition_groups],
+                         dtype=np.int8)
+        region = group[motor_region(mea, pos)]         # 0: no motor quadrant
         post_region = np.where(is_exc, 0, region)       # only the interneurons' inputs
     pre_e, post_e = _sample_inputs(pos, pos[:n_exc], 0, config.exc_in_degree,
                                    config.connection_length_um, rng, module, module[:n_exc],
