@@ -148,6 +148,28 @@ def test_competing_motor_quadrants_feed_each_others_interneurons():
     np.testing.assert_array_equal(st0.pre[onto_e0], st1.pre[onto_e1])   # E neurons' inputs kept
 
 
+def test_competing_groups_spare_a_groups_own_quadrants():
+    """motor_competition_groups = "diagonals" (entry 27c): top-left's interneurons are fed by
+    the other diagonal (top-right, bottom-left) more, by their own partner (bottom-right) not;
+    an unknown grouping names the field and the choices."""
+    from dishbrain.culture import generate_structure, motor_region
+    mea = MEA()
+    base = CultureConfig()
+    diag = dataclasses.replace(base, motor_competition_factor=30.0,
+                               motor_competition_groups="diagonals")
+    st0, st1 = generate_structure(base, mea, seed=3), generate_structure(diag, mea, seed=3)
+    quadrant = motor_region(mea, st0.positions_um)
+
+    def share_from(st, source):   # of top-left interneurons' E inputs
+        sel = st.is_excitatory[st.pre] & ~st.is_excitatory[st.post] & (quadrant[st.post] == 1)
+        return np.mean(np.isin(quadrant[st.pre[sel]], source))
+
+    assert share_from(st1, [2, 3]) > share_from(st0, [2, 3]) + 0.2     # the other diagonal
+    assert share_from(st1, [4]) <= share_from(st0, [4]) + 0.01         # its own partner: not
+    with pytest.raises(ValueError, match="motor_competition_groups must be one of"):
+        CultureConfig(motor_competition_groups="rows")
+
+
 def test_same_seed_same_culture_and_activity_other_seed_differs():
     counts = []
     for seed in (7, 7, 8):

@@ -63,18 +63,21 @@ class CultureConfig(Config):
     # al. 2015, Front Neurosci 9:2; Yamamoto et al. 2018, Sci Adv 4:eaau4914).
     sensory_module_um: float = 0.0
     cross_module_factor: float = 1.0
-    # Competing motor regions (issue 17, entry 27; 1: off, the default). An inhibitory neuron
-    # in one of the four motor quadrants (``dishbrain.mea``; a neuron belongs to the region of
-    # its nearest electrode) draws its excitatory inputs from the *other* motor quadrants this
-    # many times as likely as distance alone would make them (in-degrees stay fixed): long
+    # Competing motor regions (issue 17, entries 27-27c; 1: off, the default). An inhibitory
+    # neuron in one of the four motor quadrants (``dishbrain.mea``; a neuron belongs to the
+    # region of its nearest electrode) draws its excitatory inputs from the quadrants of the
+    # *other* competing groups (motor_competition_groups) this many times as likely as distance
+    # alone would make them (in-degrees stay fixed): long
     # excitatory axons onto the interneurons of the other regions, so that a quadrant's activity
     # inhibits the others (feedforward lateral inhibition, the circuit of winner-take-all
     # competition: e.g. Pouille & Scanziani 2001, Science 293:1159, for feedforward inhibition;
     # Coultrip, Granger & Lynch 1992, Neural Netw 5:47, for competition by lateral inhibition).
-    # The quadrants compete alike whatever the motor layout, so the culture does not know which
-    # region moves the paddle which way. In vitro this would be a patterned culture whose motor
+    # The groups compete symmetrically, so the culture is not told which region moves the
+    # paddle which way. In vitro this would be a patterned culture whose motor
     # areas are linked by axon channels onto one another's interneurons, as in the two-module
     # cultures above; a modelling assumption, not a measured property of a plain culture.
+    # Measured (docs/learning.md, 27-27c): it decorrelates the quadrants at 100 ms, not the up
+    # and the down regions' counts over a second (network bursts recruit every group).
     motor_competition_factor: float = 1.0
     # Which quadrants compete (entry 27c): "quadrants", each with the other three; or the
     # quadrants in two groups of two that compete with each other, a group's own two not:
