@@ -451,7 +451,10 @@ def test_cli_compare(tmp_path, capsys):
     code, text, _ = run_cli(["compare", str(config), "--out", str(tmp_path / "run"), "--quiet",
                              "--workers", "1"], capsys)
     assert code == 0 and "tracker" in text
-    assert "static vs tracker" in (tmp_path / "run" / "report.md").read_text()
+    report = (tmp_path / "run" / "report.md").read_text()
+    assert "static vs tracker" in report
+    assert "## Sample efficiency" not in report                # no player outlasts the reference
+    assert not (tmp_path / "run" / "sample_efficiency.png").exists()
 
 
 @pytest.mark.parametrize("make, message", [
@@ -591,3 +594,52 @@ def test_a_run_with_frozen_and_yoked_cultures(tmp_path):
         assert header["agent_config"]["condition"] == "yoked"
         frozen = json.loads((sessions / f"frozen-seed{seed}.jsonl").read_text().splitlines()[0])
         assert frozen["agent_config"]["culture"]["stdp_enabled"] is False
+
+
+def test_first_block_reaching_and_the_reach_of_a_curve():
+    from dishbrain.report.efficiency import EfficiencyCurve, first_block_reaching
+    assert first_block_reaching(np.array([0.5, np.nan, 1.2, 0.9]), 1.0) == 2
+    assert first_block_reaching(np.array([0.5, np.nan]), 1.0) is None
+    cv = EfficiencyCurve("p", np.array([0.0, 20.0, 40.0, 60.0]),
+                         {0: np.array([0.5, 1.5, 0.5, 1.5]), 1: np.array([0.5, 0.5, 1.5, 1.5]),
+                          2: np.array([0.2, 0.2, 0.2, 0.2])})
+    np.testing.assert_allclose(cv.mean, [0.4, 2.2 / 3, 2.2 / 3, 3.2 / 3])
+    r = cv.reach(0.6, 20.0)
+    assert r["mean_min"] == 40.0 and r["stays_min"] == 40.0
+    assert r["seeds_reaching"] == 2 and r["seeds"] == 3 and r["median_min"] == 50.0
+    r = cv.reach(1.0, 20.0)
+    assert r["mean_min"] == 80.0 and r["stays_min"] == 80.0
+    dips = EfficiencyCurve("q", np.array([0.0, 20.0, 40.0]), {0: np.array([1.0, 0.1, 1.0])})
+    assert dips.reach(0.5, 20.0)["mean_min"] == 20.0 and dips.reach(0.5, 20.0)["stays_min"] == 60.0
+    assert dips.reach(5.0, 20.0) == {"mean_min": None, "stays_min": None, "seeds_reaching": 0,
+                                     "seeds": 1, "median_min": None}
+
+
+def test_a_compare_run_longer_than_its_reference_reports_sample_efficiency(tmp_path):
+    """Players longer than the reference: the report's sample-efficiency table (blocks of the
+    reference's length, the reference's own level) and its figure; none for an experiment."""
+    config = parse_config({"compare": {"seeds": 2, "minutes": 1, "windows": [[0, 1]],
+                                       "reference": "random"},
+                           "players": [{"player": "random"},
+                                       {"player": "tracker", "minutes": 3},
+                                       {"player": "static", "minutes": 2}]})
+    run(config, tmp_path, LocalExecutor(1), progress=False)
+    from dishbrain.report import load_run, sample_efficiency
+    from dishbrain.report.loading import load_published
+    data = load_run(tmp_path)
+    eff = sample_efficiency(data, load_published())
+    assert eff.block_min == 1.0 and eff.reference == "random"
+    assert eff.levels[0][0] == "random, minutes 0-1"
+    level = eff.levels[0][1]
+    assert level == pytest.approx(np.mean(list(data.values("random", 0, "arl").values())))
+    by = {cv.label: cv for cv in eff.curves}
+    assert set(by) == {"tracker", "static"}
+    assert len(by["tracker"].block_starts_min) == 3 and len(by["static"].block_starts_min) == 2
+    from dishbrain.metrics import learning_curve
+    for seed, arl in by["tracker"].per_seed.items():   # each block's ARL, seed by seed
+        np.testing.assert_array_equal(
+            arl, learning_curve(data.sessions[("tracker", seed)], 1.0, until_min=3.0).arl)
+    report = (tmp_path / "report.md").read_text()
+    assert "## Sample efficiency" in report and "| tracker | 3 |" in report
+    assert (tmp_path / "sample_efficiency.png").stat().st_size > 0
+    assert "![sample_efficiency](sample_efficiency.png)" in report

@@ -14,7 +14,10 @@ cultures on the same metrics. This package writes, for a run folder of ``dishbra
   window; each Stimulus group against its controls (Yoked, Frozen, Silent, No-feedback) on ARL
   in the last window and on its change, Holm-corrected over the controls; the figures;
 - ``fig5_boxplots.png`` (per-session values per group and window, published boxes beside them)
-  and ``learning_curve.png`` (ARL per bin, mean +- SEM per group, published means beside it).
+  and ``learning_curve.png`` (ARL per bin, mean +- SEM per group, published means beside it);
+- for a compare run whose players play longer than its reference (sample efficiency,
+  Khajehnejad et al. 2025): a table of the game time each player needs to reach the reference's
+  and the published cultures' ARL, and ``sample_efficiency.png`` (``efficiency``).
 
 Tests. Within a group, windows are paired by session: the Wilcoxon signed-rank test is primary
 (small n, bounded and skewed metrics), the paired t-test is reported beside it. Between groups:
@@ -26,8 +29,8 @@ the Stimulus-against-controls table (Holm over the controls, stated there).
     dishbrain report runs/dishbrain-quick
 
 Modules: ``loading`` (RunData, load_run: the run folder's finished sessions), ``statistics``,
-``plots``, ``markdown``; this file writes them out. The report depends on the run folder
-(``dishbrain.experiment.runfolder``), never on the runner.
+``efficiency``, ``plots``, ``markdown``; this file writes them out. The report depends on the run
+folder (``dishbrain.experiment.runfolder``), never on the runner.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from dishbrain.experiment.config import RunConfig
+from dishbrain.report.efficiency import sample_efficiency
 from dishbrain.report.loading import (
     METRICS,
     SUMMARY_COLUMNS,
@@ -47,7 +51,12 @@ from dishbrain.report.loading import (
     summary_rows,
 )
 from dishbrain.report.markdown import format_group_table, markdown, rally_arl
-from dishbrain.report.plots import curves, plot_boxplots, plot_learning_curve
+from dishbrain.report.plots import (
+    curves,
+    plot_boxplots,
+    plot_learning_curve,
+    plot_sample_efficiency,
+)
 from dishbrain.report.statistics import (
     between_tests,
     compare_groups,
@@ -73,6 +82,8 @@ __all__ = [
     "format_group_table",
     "plot_boxplots",
     "plot_learning_curve",
+    "plot_sample_efficiency",
+    "sample_efficiency",
     "rally_arl",
     "summary_rows",
     "write_report",
@@ -83,6 +94,7 @@ TESTS_CSV = "tests.csv"
 REPORT_MD = "report.md"
 BOXPLOT_PNG = "fig5_boxplots.png"
 CURVE_PNG = "learning_curve.png"
+EFFICIENCY_PNG = "sample_efficiency.png"
 
 
 def _write_csv(path: Path, rows: Sequence[dict], columns: Sequence[str]) -> None:
@@ -117,12 +129,15 @@ def write_report(run_dir: str | Path, config: RunConfig | None = None) -> Path:
     controls = control_tests(data)
     _write_csv(run_dir / TESTS_CSV, within + between + controls, TEST_COLUMNS)
     figures = []
+    efficiency = sample_efficiency(data, published) if data.sessions else None
     if data.sessions:
         figures.append(plot_boxplots(data, run_dir / BOXPLOT_PNG, published))
         figures.append(plot_learning_curve(data, run_dir / CURVE_PNG, published))
+    if efficiency is not None:
+        figures.append(plot_sample_efficiency(efficiency, run_dir / EFFICIENCY_PNG, config.name))
 
     md = markdown(data, groups, within, between, published, figures,
-                  {"summary": SUMMARY_CSV, "tests": TESTS_CSV}, controls)
+                  {"summary": SUMMARY_CSV, "tests": TESTS_CSV}, controls, efficiency)
     path = run_dir / REPORT_MD
     path.write_text(md, encoding="utf-8")
     return path

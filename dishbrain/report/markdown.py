@@ -10,7 +10,7 @@ from dishbrain.metrics import Session, rally_metrics
 from dishbrain.report.loading import METRICS, PUBLISHED_GROUPS, PUBLISHED_WINDOWS, RunData
 from dishbrain.report.statistics import mean_sem
 
-__all__ = ["format_group_table", "markdown", "rally_arl"]
+__all__ = ["efficiency_lines", "format_group_table", "markdown", "rally_arl"]
 
 
 def _f(value: float, digits: int = 2) -> str:
@@ -56,7 +56,7 @@ def _md_table(head: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
 
 
 def markdown(data: RunData, groups, within, between, published, figures, files,
-             controls=()) -> str:
+             controls=(), efficiency=None) -> str:
     """report.md; `files` names the CSVs it points to (summary, tests)."""
     c = data.config
     study = ("DishBrain protocol (Kagan et al. 2022, Fig. 5)" if c.kind == "experiment"
@@ -180,6 +180,9 @@ def markdown(data: RunData, groups, within, between, published, figures, files,
                          _p(r["p"]), _p(r["p_holm"]), _p(r["p2"])])
         out += _md_table(head, rows) + [""]
 
+    if efficiency is not None:
+        out += efficiency_lines(efficiency)
+
     if figures:
         out += ["## Figures", ""]
         for f in figures:
@@ -189,6 +192,41 @@ def markdown(data: RunData, groups, within, between, published, figures, files,
     out += ["- A rally is the run of hits that ends with a miss; only completed rallies count "
             "(a rally cut by the session's end counts if it had hits).", ""]
     return "\n".join(out)
+
+
+def efficiency_lines(eff) -> list[str]:
+    """The sample-efficiency section (`dishbrain.report.efficiency.Efficiency`)."""
+    b = eff.block_min
+    out = ["## Sample efficiency", "",
+           f"Game time each player needs to reach a level of play (Khajehnejad et al. 2025): ARL "
+           f"per block of {b:g} minutes (the length of {eff.reference}'s session), mean over "
+           "seeds; a rally counts in the block in which its miss fell. \"mean curve\": the end of "
+           "the first block whose mean ARL reaches the level, and (\"for good\") of the first "
+           "from which every later block stays there; \"seeds\": how many seeds reach it within "
+           "their session, and the median of their first such block's end.", ""]
+    if not eff.levels:
+        return out + ["(No level to read: the reference has no rally in a window within its "
+                      "session and the published values are not on this machine.)", ""]
+    out += ["Levels: " + "; ".join(f"{name} = {value:.2f}" for name, value in eff.levels)
+            + ".", ""]
+    head = ["player", "blocks", f"ARL first {b:g} min", f"ARL last {b:g} min"]
+    for name, value in eff.levels:
+        head.append(f"to reach {value:.2f} ({name.split(',')[0].split(' (')[0]}): mean curve; "
+                    "seeds")
+    rows = []
+    for cv in eff.curves:
+        mean, sem = cv.mean, cv.sem
+        cells = [cv.label, str(len(mean)), f"{_f(mean[0])} ± {_f(sem[0])}",
+                 f"{_f(mean[-1])} ± {_f(sem[-1])}"]
+        for _, value in eff.levels:
+            r = cv.reach(value, b)
+            first = "not within" if r["mean_min"] is None else f"{r['mean_min']:g} min"
+            stays = ("" if r["mean_min"] is None else ", for good: not" if r["stays_min"] is None
+                     else f", for good {r['stays_min']:g} min")
+            med = "" if r["median_min"] is None else f", median {r['median_min']:g} min"
+            cells.append(f"{first}{stays}; {r['seeds_reaching']} of {r['seeds']}{med}")
+        rows.append(cells)
+    return out + _md_table(head, rows) + [""]
 
 
 def _heading(metric: str) -> str:

@@ -1,5 +1,7 @@
 """The report's figures: Fig. 5-style box plots per group and window (published boxes beside
-them) and learning curves (ARL per bin, mean +- SEM). matplotlib, off-screen (Agg)."""
+them), learning curves (ARL per bin, mean +- SEM) and, for a compare run with players longer than
+its reference, sample efficiency (ARL per sessions' worth of game time against the reference's
+and the published levels, `dishbrain.report.efficiency`). matplotlib, off-screen (Agg)."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import numpy as np
 from dishbrain.metrics import learning_curve
 from dishbrain.report.loading import METRICS, PUBLISHED_GROUPS, PUBLISHED_WINDOWS, RunData
 
-__all__ = ["curves", "plot_boxplots", "plot_learning_curve"]
+__all__ = ["curves", "plot_boxplots", "plot_learning_curve", "plot_sample_efficiency"]
 
 
 def _colors(n: int):
@@ -176,5 +178,42 @@ def plot_learning_curve(data: RunData, path: Path, published: dict | None) -> Pa
     ax.set_title(f"{data.config.name}: learning curves (mean ± SEM over seeds)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small", ncols=2 if len(lines) > 6 else 1)
+    fig.savefig(path, dpi=110)
+    return path
+
+
+def plot_sample_efficiency(eff, path: Path, title: str) -> Path:
+    """ARL per block of the reference's session length (mean +- SEM over seeds), log scale, one
+    line per player, the reference's own block as a point and each level as a dashed line."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(11.0, 5.0), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    colors = _colors(len(eff.curves) + 1)
+    floor = 0.05        # a block's ARL can be 0 (all aces): drawn at the axis' floor
+    for color, cv in zip(colors[1:], eff.curves):
+        x = cv.block_starts_min + eff.block_min / 2
+        mean, sem = cv.mean, np.nan_to_num(cv.sem)
+        ax.plot(x, np.maximum(mean, floor), "-o", ms=3, color=color,
+                label=f"{cv.label} (n={int(cv.n.max())})")
+        ax.fill_between(x, np.maximum(mean - sem, floor), np.maximum(mean + sem, floor),
+                        color=color, alpha=0.15, lw=0)
+    if eff.reference_curve is not None:
+        rc = eff.reference_curve
+        ax.errorbar(rc.block_starts_min + eff.block_min / 2, np.maximum(rc.mean, floor),
+                    yerr=np.nan_to_num(rc.sem), fmt="s", ms=7, color=colors[0], capsize=3,
+                    label=f"{rc.label} (its session; n={int(rc.n.max())})")
+    styles = ["--", "-.", ":"]
+    for (name, value), ls in zip(eff.levels, styles * 3):
+        ax.axhline(value, color="0.3", ls=ls, lw=1.2, label=f"{name}: {value:.2f}")
+    ax.set_yscale("log")
+    ax.set_xlim(0, max(cv.block_starts_min[-1] + eff.block_min for cv in eff.curves))
+    ax.set_xlabel("game time (min)")
+    ax.set_ylabel(f"ARL (hits per rally) per {eff.block_min:g}-min block, log scale")
+    ax.set_title(f"{title}: sample efficiency (mean ± SEM over seeds)")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize="small", loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.savefig(path, dpi=110)
     return path
