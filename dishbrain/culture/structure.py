@@ -17,7 +17,7 @@ numpy's generator (`generate_structure`), reusable by every backend:
   Dale's law: a neuron's outgoing synapses are all excitatory or all inhibitory. With
   ``sensory_module_um`` the dish holds two modules, linked less densely than each is within.
   With ``motor_competition_factor`` the interneurons of each motor quadrant draw their
-  excitatory inputs preferentially from the other quadrants (competing motor regions).
+  excitatory inputs preferentially from the competing quadrants (``motor_competition_groups``).
 - Axonal delays: ``synaptic_delay_ms + distance / conduction_velocity``; unmyelinated cortical
   axons conduct at a few tenths of a m/s (Swadlow 2000; tracked in cultures on HD-MEAs by
   Bakkum et al. 2013, Nat Commun 4:2181) [P].
@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dishbrain.culture.config import MOTOR_COMPETITION_GROUPS, CultureConfig
-from dishbrain.mea import MEA
+from dishbrain.mea import MEA, REGION_NAMES
 
 CELL_TYPES = ("RS", "IB", "CH", "FS", "LTS")
 # Canonical (a, b, c [mV], d [mV]) per type, Izhikevich 2004 / 2003.
@@ -85,8 +85,8 @@ def _sample_inputs(post_pos: np.ndarray, pre_pos: np.ndarray, pre_offset: int, k
                    region_factor: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """k presynaptic partners per postsynaptic neuron, without replacement, p ~ exp(-d/L)
     (times cross_factor between neurons of different modules, where modules are given; times
-    region_factor from a motor region (> 0) onto a neuron of another one, where regions are
-    given).
+    region_factor from a neuron of one motor group (> 0) onto a neuron of another, where groups
+    are given).
 
     Gumbel top-k: adding Gumbel noise to log-weights and keeping the k largest is exactly
     sequential sampling without replacement proportional to the weights. Self-connections are
@@ -137,7 +137,6 @@ def motor_region(mea: MEA, positions_um: np.ndarray) -> np.ndarray:
     """Each neuron's motor quadrant (1-4, in the order of ``dishbrain.mea.REGION_NAMES``): the
     region of its nearest electrode, 0 where that electrode is in no motor region (the sensory
     columns, a motor gap)."""
-    from dishbrain.mea import REGION_NAMES
     of_electrode = np.zeros(mea.n_electrodes, dtype=np.int8)
     for k, name in enumerate(REGION_NAMES, start=1):
         of_electrode[list(mea.regions[name])] = k
