@@ -165,17 +165,24 @@ def test_yoked_shaping_starts_the_sources_trains_in_order(mapping, tmp_path):
     assert ycalls[0] == list(range(8))                          # the hit's train: all 8
 
 
-def test_direct_index_reads_a_move_towards_tracking_and_its_mirror(mapping, monkeypatch,
-                                                                   tmp_path, capsys):
-    """Entry 26l's index: > 0 when the top bands' direct synapses gained onto up (and the bottom
-    bands' onto down) relative to the start, < 0 for the mirror image, 0 when untouched."""
+def _saved_culture(mapping, tmp_path):
+    """A small culture saved at tmp_path/c.npz: (path, its arrays, its E->E (pre, post, weight),
+    its (sensory masks per band, up mask, down mask) on the dishbrain layout)."""
     src = tmp_path / "c.npz"
     Culture(CultureConfig(n_neurons=400), seed=4).save(src)
     with np.load(src) as f:
         z = {k: f[k] for k in f.files}
     pre, post, _, w = mapping._ee_arrays(z)
-    sens, up, down = mapping._groups(mapping._mea_of(z), z["structure::positions_um"],
-                                     z["structure::is_excitatory"], "dishbrain")
+    groups = mapping._groups(mapping._mea_of(z), z["structure::positions_um"],
+                             z["structure::is_excitatory"], "dishbrain")
+    return src, z, (pre, post, w), groups
+
+
+def test_direct_index_reads_a_move_towards_tracking_and_its_mirror(mapping, monkeypatch,
+                                                                   tmp_path, capsys):
+    """Entry 26l's index: > 0 when the top bands' direct synapses gained onto up (and the bottom
+    bands' onto down) relative to the start, < 0 for the mirror image, 0 when untouched."""
+    src, z, (pre, post, w), (sens, up, down) = _saved_culture(mapping, tmp_path)
 
     def saved(name, toward):
         w1 = w.copy()
@@ -211,13 +218,7 @@ def test_shake_reports_weight_displacement_map_changes_and_misses(mapping, monke
     from dishbrain.logs import TraceWriter, trace_dtype, trace_meta
     from envs.pong import ACTION_DOWN, ACTION_UP
 
-    src = tmp_path / "c.npz"
-    Culture(CultureConfig(n_neurons=400), seed=4).save(src)
-    with np.load(src) as f:
-        z = {k: f[k] for k in f.files}
-    pre, post, _, w = mapping._ee_arrays(z)
-    sens, up, down = mapping._groups(mapping._mea_of(z), z["structure::positions_um"],
-                                     z["structure::is_excitatory"], "dishbrain")
+    src, z, (pre, post, w), (sens, up, down) = _saved_culture(mapping, tmp_path)
 
     def session(condition, shaken, maps, misses):
         stem = tmp_path / f"s-seed4-{condition}"
