@@ -459,7 +459,7 @@ def test_cli_compare(tmp_path, capsys):
 
 @pytest.mark.parametrize("make, message", [
     (lambda d: d / "nowhere", "no such run folder"),
-    (lambda d: d, "is not a run folder (no config.toml)"),
+    (lambda d: d, "is not a run folder (no config.toml) nor a sweep folder (no sweep.json)"),
 ])
 def test_cli_report_errors(make, message, tmp_path, capsys):
     code, _, err = run_cli(["report", str(make(tmp_path))], capsys)

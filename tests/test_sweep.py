@@ -237,6 +237,18 @@ def test_local_sweep_runs_resumes_and_reports(tmp_path, capsys):
     assert "1 played, 3 already finished" in capsys.readouterr().out
     assert events(victim, out) == found["variants/paddle_height-250/sessions/stimulus-seed1.jsonl"]
 
+    # `dishbrain report SWEEP_FOLDER` rewrites every report from the logs and plays nothing.
+    for run in index["runs"]:
+        (out / run["folder"] / "report.md").unlink()
+    (out / "report.md").unlink()
+    victim.write_text("\n".join(lines[:-1]) + "\n")                 # unfinished again
+    assert main(["report", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert f"sweep report: {out / 'report.md'}" in printed
+    assert all((out / run["folder"] / "report.md").exists() for run in index["runs"])
+    assert "(3 of 4 sessions finished)" in (out / "report.md").read_text()
+    assert victim.read_text().count("\n") == len(lines) - 1            # not replayed
+
 
 def test_folder_of_another_sweep_is_refused(tmp_path, capsys):
     path = tiny(tmp_path)

@@ -133,8 +133,12 @@ def cmd_report(args: argparse.Namespace) -> int:
     run_dir = Path(args.run)
     if not run_dir.is_dir():
         raise UsageError(f"no such run folder: {str(run_dir)!r}")
+    from dishbrain.experiment.sweep import INDEX_NAME
+    if (run_dir / INDEX_NAME).is_file() and not (run_dir / CONFIG_NAME).is_file():
+        return _sweep_report(run_dir)
     if not (run_dir / CONFIG_NAME).is_file():
-        raise UsageError(f"{str(run_dir)!r} is not a run folder (no {CONFIG_NAME})")
+        raise UsageError(f"{str(run_dir)!r} is not a run folder (no {CONFIG_NAME}) nor a "
+                         f"sweep folder (no {INDEX_NAME})")
     try:
         config = load_run_config(run_dir)
     except ConfigError as exc:
@@ -149,6 +153,37 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise UsageError(f"cannot write the report in {str(run_dir)!r}: {exc.strerror}") from None
     print(format_group_table(group_rows(data)))
     print(f"report: {path}")
+    return 0
+
+
+def _sweep_report(out: Path) -> int:
+    """`dishbrain report SWEEP_FOLDER`: every variant's report and the sweep's, from the logs
+    (nothing is played, unlike rerunning `dishbrain sweep`)."""
+    import json
+
+    from dishbrain.experiment import ConfigError
+    from dishbrain.experiment.sweep import INDEX_NAME
+    from dishbrain.report import load_run, write_report
+    from dishbrain.report.sweep import write_sweep_report
+
+    try:
+        runs = json.loads((out / INDEX_NAME).read_text(encoding="utf-8"))["runs"]
+        folders = [out / r["folder"] for r in runs]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise UsageError(f"{str(out / INDEX_NAME)!r} is not a sweep index: {exc}") from None
+    done = 0
+    for folder in folders:
+        try:
+            data = load_run(folder)
+        except (ConfigError, OSError) as exc:
+            raise UsageError(f"{str(folder)!r}: {exc}") from None
+        if data.sessions:
+            done += 1
+            print(f"report: {write_report(folder, data.config)}")
+    if not done:
+        raise UsageError(f"no finished sessions in the sweep folder {str(out)!r}; run dishbrain "
+                         "sweep to play them")
+    print(f"sweep report: {write_sweep_report(out)}")
     return 0
 
 
@@ -190,6 +225,8 @@ def register(sub) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_sweep)
 
-    p = sub.add_parser("report", help="regenerate a run folder's report from its logs")
-    p.add_argument("run", metavar="RUN_FOLDER")
+    p = sub.add_parser("report", help="regenerate a run folder's report (or a sweep folder's "
+                       "reports) from its logs")
+    p.add_argument("run", metavar="RUN_FOLDER",
+                   help="a run folder (experiment, compare) or a sweep folder (dishbrain sweep)")
     p.set_defaults(func=cmd_report)

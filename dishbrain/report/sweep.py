@@ -288,8 +288,9 @@ def write_sweep_report(out: str | Path) -> Path:
           f"Generated {_dt.datetime.now().astimezone().isoformat(timespec='seconds')} from "
           f"{len(index['runs'])} run folders ({done} of {planned} sessions finished). The sweep: "
           f"`sweep.toml`; every number below: `{CSV_NAME}`; each variant's full report: "
-          "`<folder>/report.md`. Regenerate with `dishbrain sweep <SWEEP.toml> --out "
-          f"{out}` (finished sessions are not replayed).", ""]
+          f"`<folder>/report.md`. Regenerate with `dishbrain report {out}` (from the logs, "
+          f"nothing played); `dishbrain sweep <SWEEP.toml> --out {out}` plays what is left "
+          "and regenerates them too.", ""]
     md += ["| variant | block | folder | seeds | overrides |", "|---|---|---|---|---|"]
     for run in index["runs"]:
         s = run["seeds"]
