@@ -23,11 +23,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
-from dishbrain.metrics import learning_curve
 from dishbrain.report.loading import RunData
+from dishbrain.report.statistics import column_mean_sem
 
 __all__ = ["Efficiency", "EfficiencyCurve", "first_block_reaching", "sample_efficiency"]
 
@@ -49,26 +50,21 @@ class EfficiencyCurve:
     block_starts_min: np.ndarray
     per_seed: dict[int, np.ndarray]
 
-    @property
-    def _matrix(self) -> np.ndarray:
-        return np.vstack(list(self.per_seed.values()))
-
-    @property
-    def n(self) -> np.ndarray:
-        return np.sum(~np.isnan(self._matrix), axis=0)
+    @cached_property
+    def _stats(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return column_mean_sem(np.vstack(list(self.per_seed.values())))
 
     @property
     def mean(self) -> np.ndarray:
-        m = self._matrix
-        n = self.n
-        return np.array([np.nanmean(m[:, j]) if n[j] else math.nan for j in range(m.shape[1])])
+        return self._stats[0]
 
     @property
     def sem(self) -> np.ndarray:
-        m = self._matrix
-        n = self.n
-        return np.array([np.nanstd(m[:, j], ddof=1) / math.sqrt(n[j]) if n[j] > 1 else math.nan
-                         for j in range(m.shape[1])])
+        return self._stats[1]
+
+    @property
+    def n(self) -> np.ndarray:
+        return self._stats[2]
 
     def reach(self, level: float, block_min: float) -> dict:
         """Game minutes (end of the first block) until the mean curve reaches `level` (None: not
@@ -126,18 +122,8 @@ def sample_efficiency(data: RunData, published: dict | None) -> Efficiency | Non
             levels.append((f"Kagan 2022 {group} ({desc}), minutes 5-20", float(r["mean"])))
 
     def curve(player) -> EfficiencyCurve | None:
-        per_seed, starts = {}, None
-        for seed in c.seeds:
-            session = data.sessions.get((player.label, seed))
-            if session is None:
-                continue
-            lc = learning_curve(session, block, until_min=player.minutes,
-                                long_threshold=c.long_threshold)
-            starts = lc.bin_starts_min
-            per_seed[seed] = np.asarray(lc.arl, dtype=float)
-        if not per_seed:
-            return None
-        return EfficiencyCurve(player.label, starts, per_seed)
+        starts, per_seed = data.bin_arl(player.label, block)
+        return EfficiencyCurve(player.label, starts, per_seed) if per_seed else None
 
     curves = [cv for cv in (curve(p) for p in longer) if cv is not None]
     if not curves:

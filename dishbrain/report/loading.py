@@ -12,12 +12,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from dishbrain.experiment.config import RunConfig
 from dishbrain.experiment.runfolder import load_run_config, session_finished
 from dishbrain.experiment.tasks import SessionSpec
 from dishbrain.metrics import (
     RallyMetrics,
     Session,
+    learning_curve,
     published_reference,
     rally_metrics,
     read_session,
@@ -78,6 +81,24 @@ class RunData:
                 if not math.isnan(v):
                     out[seed] = float(v)
         return out
+
+
+    def bin_arl(self, label: str,
+                bin_min: float) -> tuple[np.ndarray | None, dict[int, np.ndarray]]:
+        """The group's ARL per bin of ``bin_min`` minutes over its players' session length:
+        (bin starts, seed -> ARL per bin, NaN for a bin without a completed rally), for the
+        finished sessions; (None, {}) where none has finished."""
+        player = next(p for p in self.config.players if p.label == label)
+        starts, per_seed = None, {}
+        for seed in self.config.seeds:
+            session = self.sessions.get((label, seed))
+            if session is None:
+                continue
+            lc = learning_curve(session, bin_min, until_min=player.minutes,
+                                long_threshold=self.config.long_threshold)
+            starts = lc.bin_starts_min
+            per_seed[seed] = np.asarray(lc.arl, dtype=float)
+        return starts, per_seed
 
 
 def load_run(run_dir: str | Path, config: RunConfig | None = None) -> RunData:

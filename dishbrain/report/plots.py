@@ -5,13 +5,12 @@ and the published levels, `dishbrain.report.efficiency`). matplotlib, off-screen
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import numpy as np
 
-from dishbrain.metrics import learning_curve
 from dishbrain.report.loading import METRICS, PUBLISHED_GROUPS, PUBLISHED_WINDOWS, RunData
+from dishbrain.report.statistics import column_mean_sem
 
 __all__ = ["curves", "plot_boxplots", "plot_learning_curve", "plot_sample_efficiency"]
 
@@ -98,27 +97,10 @@ def plot_boxplots(data: RunData, path: Path, published: dict | None) -> Path:
 def curves(data: RunData) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
     """label -> (bin starts, ARL mean, SEM, n sessions) per learning-curve bin."""
     out = {}
-    bin_min = data.config.bin_minutes
     for p in data.config.players:
-        rows = []
-        starts = None
-        for seed in data.config.seeds:
-            session = data.sessions.get((p.label, seed))
-            if session is None:
-                continue
-            lc = learning_curve(session, bin_min, until_min=p.minutes,
-                                long_threshold=data.config.long_threshold)
-            starts = lc.bin_starts_min
-            rows.append(lc.arl)
-        if not rows:
-            continue
-        m = np.vstack(rows)
-        n = np.sum(~np.isnan(m), axis=0)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            mean = np.nanmean(m, axis=0)
-            sem = np.where(n > 1, np.nanstd(m, axis=0, ddof=1) / np.sqrt(np.maximum(n, 1)), np.nan)
-        out[p.label] = (starts, mean, sem, n)
+        starts, per_seed = data.bin_arl(p.label, data.config.bin_minutes)
+        if per_seed:
+            out[p.label] = (starts, *column_mean_sem(np.vstack(list(per_seed.values()))))
     return out
 
 

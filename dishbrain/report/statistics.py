@@ -20,7 +20,8 @@ import numpy as np
 
 from dishbrain.report.loading import METRICS, RunData
 
-__all__ = ["between_tests", "compare_groups", "control_tests", "group_rows", "holm", "mean_sem",
+__all__ = ["between_tests", "column_mean_sem", "compare_groups", "control_tests", "group_rows",
+           "holm", "mean_sem",
            "paired_tests", "unpaired_tests", "within_tests"]
 
 # The conditions a Stimulus group is judged against (issue 17, Stage 1b), in the report's order.
@@ -34,6 +35,13 @@ def mean_sem(values: Sequence[float]) -> tuple[float, float, int]:
         return math.nan, math.nan, 0
     sem = float(np.std(x, ddof=1) / math.sqrt(n)) if n > 1 else math.nan
     return float(np.mean(x)), sem, n
+
+
+def column_mean_sem(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`mean_sem` of each column of a (sessions x bins) array, NaNs left out: (mean, SEM, n)."""
+    cols = [mean_sem(col) for col in np.asarray(rows, dtype=float).T]
+    return (np.array([c[0] for c in cols]), np.array([c[1] for c in cols]),
+            np.array([c[2] for c in cols], dtype=int))
 
 
 def _safe(test, *args, **kwargs) -> tuple[float, float]:
