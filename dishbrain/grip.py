@@ -121,19 +121,13 @@ def check_config(config: GripConfig) -> None:
         raise ValueError(f"unknown culture option(s) {unknown}; allowed: "
                          f"{sorted(set(known) - set(GRIP_SET_OPTIONS))}")
     PongConfig.from_dict(config.game)
-    # The config dataclasses' own checks, without building a culture.
+    # The config dataclasses' own checks of every table, without building a culture.
     from dishbrain.decoding import DecoderConfig
+    from dishbrain.experiment.sweep import check_config_tables
     from dishbrain.mea import MEA, MEAConfig
+    check_config_tables("culture", config.player_options)
     decoder = config.player_options.get("decoder_config") or {}
     dec = decoder if isinstance(decoder, DecoderConfig) else DecoderConfig.from_dict(decoder)
-    from dishbrain.culture.config import CultureConfig
-    from dishbrain.encoding import EncoderConfig
-    from dishbrain.feedback import FeedbackConfig
-    for name, cls in (("culture_config", CultureConfig), ("encoder_config", EncoderConfig),
-                      ("feedback_config", FeedbackConfig)):
-        value = config.player_options.get(name) or {}
-        if not isinstance(value, cls):
-            cls.from_dict(value)
     mea_opt = config.player_options.get("mea_config") or {}
     mea = MEA(mea_opt if isinstance(mea_opt, MEAConfig) else MEAConfig.from_dict(mea_opt))
     for layout in (config.player_options.get("layout"), dec.layout, *VERTICAL_LAYOUTS.values()):

@@ -75,7 +75,7 @@ from dishbrain.experiment.config import (
 from dishbrain.experiment.tasks import SessionSpec
 
 __all__ = ["BLOCKS", "HELDOUT_DIR", "INDEX_NAME", "NESTED_CONFIGS", "SWEEP_NAME", "VARIANTS_DIR",
-           "SweepConfig", "Variant", "load_sweep", "parse_sweep"]
+           "SweepConfig", "Variant", "check_config_tables", "load_sweep", "parse_sweep"]
 
 SWEEP_NAME = "sweep.toml"
 INDEX_NAME = "sweep.json"
@@ -197,8 +197,10 @@ def _import(module: str, name: str):
     return getattr(importlib.import_module(module), name)
 
 
-def _check_nested(source: str, where: str, options: dict[str, Any]) -> None:
-    """Each config-table option's fields and values (see NESTED_CONFIGS)."""
+def check_config_tables(where: str, options: dict[str, Any]) -> None:
+    """Each config-table option's fields and values (see NESTED_CONFIGS) in a player's options;
+    raises ConfigError naming ``where.option[.field]``. Tables given as config objects are
+    already checked."""
     import dataclasses
 
     for option, (module, cls_name) in NESTED_CONFIGS.items():
@@ -209,15 +211,23 @@ def _check_nested(source: str, where: str, options: dict[str, Any]) -> None:
         allowed = [f.name for f in dataclasses.fields(cls)]
         for name in table:
             if name not in allowed:
-                _fail(source, f"{where}.{option}.{name} is not a {cls_name} field; allowed: "
-                              f"{', '.join(allowed)}")
+                raise ConfigError(f"{where}.{option}.{name} is not a {cls_name} field; allowed: "
+                                  f"{', '.join(allowed)}")
         values = dict(table)
         if option == "culture_config" and "n_neurons" in options:
             values["n_neurons"] = options["n_neurons"]
         try:
             cls.from_dict(values)
         except (TypeError, ValueError) as exc:
-            _fail(source, f"{where}.{option}: {exc}")
+            raise ConfigError(f"{where}.{option}: {exc}") from None
+
+
+def _check_nested(source: str, where: str, options: dict[str, Any]) -> None:
+    """`check_config_tables`, its message prefixed with the sweep's source."""
+    try:
+        check_config_tables(where, options)
+    except ConfigError as exc:
+        _fail(source, str(exc))
 
 
 def _value_name(value: Any) -> str:
