@@ -35,6 +35,8 @@ SMALL = CultureConfig(n_neurons=300)
     ("sensory_module_um", -1.0),
     ("cross_module_factor", 0.0),
     ("motor_competition_factor", 0.5),
+    ("motor_module_factor", 0.0),
+    ("motor_module_factor", 1.5),
 ])
 def test_bad_config_values_raise_errors_naming_the_field(field, value):
     with pytest.raises(ValueError, match=f"CultureConfig.{field} must be"):
@@ -168,6 +170,42 @@ def test_competing_groups_spare_a_groups_own_quadrants():
     assert share_from(st1, [4]) <= share_from(st0, [4]) + 0.01         # its own partner: not
     with pytest.raises(ValueError, match="motor_competition_groups must be one of"):
         CultureConfig(motor_competition_groups="rows")
+
+
+def test_modular_motor_quadrants_link_sparsely_through_the_hub():
+    """motor_module_factor (entry 29): synapses across motor quadrants become rarer for every
+    neuron (E and I, inputs of both signs), in-degrees stay fixed, the neurons nearest no motor
+    electrode (the sensory hub) keep their inputs' share from the quadrants, positions and cell
+    parameters are unchanged; with competition as well, an interneuron's E inputs from the other
+    quadrants carry both factors (rarer than with competition alone)."""
+    from dishbrain.culture import generate_structure, motor_region
+    mea = MEA()
+    base = CultureConfig()
+    st0 = generate_structure(base, mea, seed=3)
+    st1 = generate_structure(dataclasses.replace(base, motor_module_factor=0.03), mea, seed=3)
+    np.testing.assert_array_equal(st0.positions_um, st1.positions_um)
+    np.testing.assert_array_equal(st0.d_mv, st1.d_mv)
+    region = motor_region(mea, st0.positions_um)
+
+    def cross(st, pre_exc, post_exc):
+        sel = ((st.is_excitatory[st.pre] == pre_exc) & (st.is_excitatory[st.post] == post_exc)
+               & (region[st.pre] > 0) & (region[st.post] > 0))
+        return np.mean(region[st.pre[sel]] != region[st.post[sel]])
+
+    for pre_exc in (True, False):
+        for post_exc in (True, False):
+            assert cross(st0, pre_exc, post_exc) > 0.1
+            assert cross(st1, pre_exc, post_exc) < 0.25 * cross(st0, pre_exc, post_exc)
+    for st in (st0, st1):
+        assert (np.bincount(st.post, minlength=1000) == 100).all()
+    hub = region[st0.post] == 0
+    hub1 = region[st1.post] == 0
+    from_motor0 = np.mean(region[st0.pre[hub]] > 0)
+    assert abs(np.mean(region[st1.pre[hub1]] > 0) - from_motor0) < 0.05
+    comp = dataclasses.replace(base, motor_competition_factor=30.0)
+    both = dataclasses.replace(comp, motor_module_factor=0.03)
+    st2, st3 = generate_structure(comp, mea, seed=3), generate_structure(both, mea, seed=3)
+    assert cross(st3, True, False) < cross(st2, True, False) - 0.2
 
 
 def test_same_seed_same_culture_and_activity_other_seed_differs():

@@ -86,6 +86,17 @@ class CultureConfig(Config):
     # against right: the horizontal layouts'). Symmetric between the groups, so the culture is
     # still not told which group pushes which way.
     motor_competition_groups: str = "quadrants"
+    # Modular motor regions (issue 17, entry 29; 1: off, the default). A synapse between neurons
+    # of two different motor groups (motor_competition_groups; neurons nearest no motor
+    # electrode, i.e. the sensory columns and any motor gap, belong to no group and connect as
+    # distance alone makes them) is this factor times as likely as one within a group at the
+    # same distance (in-degrees stay fixed): every group a module of its own, linked to the
+    # others sparsely and through the sensory hub. With motor_competition_factor as well, an
+    # interneuron's excitatory inputs from the competing groups carry both factors. In vitro:
+    # micropatterned modular cultures, whose modules burst partly on their own (Yamamoto et al.
+    # 2018, Sci Adv 4:eaau4914; Shein-Idelson et al. 2011, Front Neuroeng 4:10); a modelling
+    # choice, not a property of DishBrain's plain cultures.
+    motor_module_factor: float = 1.0
     # Unmyelinated cortical axons: 0.1-0.5 m/s (= um/ms x 1000); 0.3 m/s = 300 um/ms.
     conduction_velocity_um_per_ms: float = 300.0
     # Synaptic transmission delay added to the axonal delay (~0.5-1 ms).
@@ -298,6 +309,8 @@ class CultureConfig(Config):
                      1e4, numpy=True)
         check_choice(self, "motor_competition_groups", self.motor_competition_groups,
                      tuple(MOTOR_COMPETITION_GROUPS))
+        check_number(self, "motor_module_factor", self.motor_module_factor, 0.0, 1.0,
+                     lo_open=True, numpy=True)
         check_number(self, "conduction_velocity_um_per_ms", self.conduction_velocity_um_per_ms,
                      10.0, 1e5, numpy=True)
         check_number(self, "synaptic_delay_ms", self.synaptic_delay_ms, 0.0, 20.0, numpy=True)

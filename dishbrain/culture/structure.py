@@ -17,7 +17,8 @@ numpy's generator (`generate_structure`), reusable by every backend:
   Dale's law: a neuron's outgoing synapses are all excitatory or all inhibitory. With
   ``sensory_module_um`` the dish holds two modules, linked less densely than each is within.
   With ``motor_competition_factor`` the interneurons of each motor quadrant draw their
-  excitatory inputs preferentially from the competing quadrants (``motor_competition_groups``).
+  excitatory inputs preferentially from the competing quadrants (``motor_competition_groups``);
+  with ``motor_module_factor`` each motor group is a module, linked sparsely to the others.
 - Axonal delays: ``synaptic_delay_ms + distance / conduction_velocity``; unmyelinated cortical
   axons conduct at a few tenths of a m/s (Swadlow 2000; tracked in cultures on HD-MEAs by
   Bakkum et al. 2013, Nat Commun 4:2181) [P].
@@ -82,11 +83,11 @@ def _sample_inputs(post_pos: np.ndarray, pre_pos: np.ndarray, pre_offset: int, k
                    post_module: np.ndarray | None = None, pre_module: np.ndarray | None = None,
                    cross_factor: float = 1.0, post_region: np.ndarray | None = None,
                    pre_region: np.ndarray | None = None,
-                   region_factor: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+                   region_factor: float | np.ndarray = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """k presynaptic partners per postsynaptic neuron, without replacement, p ~ exp(-d/L)
     (times cross_factor between neurons of different modules, where modules are given; times
     region_factor from a neuron of one motor group (> 0) onto a neuron of another, where groups
-    are given).
+    are given: a number, or one per postsynaptic neuron).
 
     Gumbel top-k: adding Gumbel noise to log-weights and keeping the k largest is exactly
     sequential sampling without replacement proportional to the weights. Self-connections are
@@ -104,10 +105,12 @@ def _sample_inputs(post_pos: np.ndarray, pre_pos: np.ndarray, pre_offset: int, k
         if post_module is not None and cross_factor != 1.0:
             keys += np.log(cross_factor) * (post_module[start:start + block, None]
                                             != pre_module[None, :])
-        if post_region is not None and region_factor != 1.0:
+        if post_region is not None and np.any(np.asarray(region_factor) != 1.0):
             pr = post_region[start:start + block, None]
-            keys += np.log(region_factor) * ((pr > 0) & (pre_region[None, :] > 0)
-                                             & (pr != pre_region[None, :]))
+            log_f = np.log(region_factor)
+            if np.ndim(log_f):
+                log_f = log_f[start:start + block, None]
+            keys += log_f * ((pr > 0) & (pre_region[None, :] > 0) & (pr != pre_region[None, :]))
         post_ids = np.arange(start, start + len(p))
         self_col = post_ids - pre_offset
         is_self = (self_col >= 0) & (self_col < n_pre)
@@ -175,20 +178,23 @@ def generate_structure(config: CultureConfig, mea: MEA, seed: int) -> CultureStr
             a[k], b[k], c[k], d[k] = 0.02 + 0.08 * r, 0.25 - 0.05 * r, -65.0, 2.0
 
     module = sensory_module(config, mea, pos)
-    region = post_region = None
-    if config.motor_competition_factor != 1.0:
+    region = None
+    e_factor: float | np.ndarray = 1.0     # onto each neuron, for an E input from another group
+    comp, modular = config.motor_competition_factor, config.motor_module_factor
+    if comp != 1.0 or modular != 1.0:
         group = np.array((0,) + MOTOR_COMPETITION_GROUPS[config.motor_competition_groups],
                          dtype=np.int8)
         region = group[motor_region(mea, pos)]         # 0: no motor quadrant
-        post_region = np.where(is_exc, 0, region)       # only the interneurons' inputs
+        # competition: only the interneurons' E inputs; modules: every input
+        e_factor = np.where(is_exc, modular, modular * comp)
     pre_e, post_e = _sample_inputs(pos, pos[:n_exc], 0, config.exc_in_degree,
                                    config.connection_length_um, rng, module, module[:n_exc],
-                                   config.cross_module_factor, post_region,
-                                   None if region is None else region[:n_exc],
-                                   config.motor_competition_factor)
+                                   config.cross_module_factor, region,
+                                   None if region is None else region[:n_exc], e_factor)
     pre_i, post_i = _sample_inputs(pos, pos[n_exc:], n_exc, config.inh_in_degree,
                                    config.connection_length_um, rng, module, module[n_exc:],
-                                   config.cross_module_factor)
+                                   config.cross_module_factor, region,
+                                   None if region is None else region[n_exc:], modular)
     pre = np.concatenate([pre_e, pre_i])
     post = np.concatenate([post_e, post_i])
     order = np.lexsort((post, pre))

@@ -187,9 +187,49 @@ def cmd_visibility(a) -> None:
     from dishbrain.visibility import format_visibility, visibility_of_log
     results = [r for log in a.logs for r in visibility_of_log(log, a.tau_ms)]
     print(format_visibility(results))
+    if a.coactivity:
+        print("\nco-activity (entry 29): corr(U, D) of the up and the down electrodes' counts in "
+              "1-s bins; mean corr between the four motor quadrants in 100-ms bins; share of "
+              "motor spikes in burst ticks (dish-wide count > 5x the median non-empty tick)")
+        print(f"{'session':<44} {'corr UD 1s':>10} {'corr quad 100ms':>15} {'in bursts':>9}")
+        for log in a.logs:
+            c = coactivity(log)
+            print(f"{Path(log).name:<44} {c['corr_ud_1s']:>10.2f} {c['corr_quadrants_100ms']:>15.2f}"
+                  f" {c['burst_share']:>9.2f}")
     if a.figure:
         visibility_figure(results, a.figure, dict(x.split("=", 1) for x in a.label),
                           a.figure_tau_ms)
+
+
+def coactivity(log: str) -> dict[str, float]:
+    """How much the motor regions fire together in one session's trace (entries 27-29): the
+    correlation of the up and the down electrodes' counts in 1-s bins, the mean correlation
+    between the four motor quadrants' counts in 100-ms bins, and the share of the motor spikes
+    that fall in burst ticks (ticks whose dish-wide count exceeds 5x the median non-empty
+    tick's, as entry 28d)."""
+    from dishbrain.logs import read_trace
+    meta, trace = read_trace(log)
+    counts = np.asarray(trace["counts"], dtype=float)
+    tick = float(meta.get("tick_ms", 10.0))
+    array = meta["array"]
+    regions = [sorted(r) for r in array["motor_up"]] + [sorted(r) for r in array["motor_down"]]
+    up = sorted({e for r in array["motor_up"] for e in r})
+    down = sorted({e for r in array["motor_down"] for e in r})
+
+    def binned(x: np.ndarray, ms: float) -> np.ndarray:
+        k = max(1, int(round(ms / tick)))
+        n = len(x) // k * k
+        return x[:n].reshape(-1, k).sum(axis=1)
+
+    U, D = binned(counts[:, up].sum(axis=1), 1000.0), binned(counts[:, down].sum(axis=1), 1000.0)
+    q = [binned(counts[:, r].sum(axis=1), 100.0) for r in regions]
+    pairs = [np.corrcoef(q[i], q[j])[0, 1] for i in range(len(q)) for j in range(i + 1, len(q))]
+    total = counts.sum(axis=1)
+    burst = total > 5.0 * np.median(total[total > 0])
+    motor = counts[:, up + down].sum(axis=1)
+    return {"corr_ud_1s": float(np.corrcoef(U, D)[0, 1]),
+            "corr_quadrants_100ms": float(np.mean(pairs)),
+            "burst_share": float(motor[burst].sum() / max(motor.sum(), 1.0))}
 
 
 def visibility_figure(results, path: str, labels: dict[str, str], tau_ms: float,
@@ -722,6 +762,8 @@ def main() -> None:
     q.add_argument("--figure", default="", metavar="PNG",
                    help="also draw each variant's (file name before -seed) medians to PNG")
     q.add_argument("--figure-tau-ms", type=float, default=1000.0)
+    q.add_argument("--coactivity", action="store_true",
+                   help="also print how much the motor regions fire together (entry 29)")
     q.add_argument("--label", nargs="*", default=[], metavar="TAG=TEXT",
                    help="with --figure: axis labels for the variants' tags")
     q.set_defaults(run=cmd_visibility)
