@@ -194,8 +194,8 @@ def cmd_visibility(a) -> None:
         print(f"{'session':<44} {'corr UD 1s':>10} {'corr quad 100ms':>15} {'in bursts':>9}")
         for log in a.logs:
             c = coactivity(log)
-            print(f"{Path(log).name:<44} {c['corr_ud_1s']:>10.2f} {c['corr_quadrants_100ms']:>15.2f}"
-                  f" {c['burst_share']:>9.2f}")
+            print(f"{Path(log).name:<44} {c['corr_ud_1s']:>10.2f} "
+                  f"{c['corr_quadrants_100ms']:>15.2f} {c['burst_share']:>9.2f}")
     if a.figure:
         visibility_figure(results, a.figure, dict(x.split("=", 1) for x in a.label),
                           a.figure_tau_ms)
