@@ -37,6 +37,7 @@ SMALL = CultureConfig(n_neurons=300)
     ("motor_competition_factor", 0.5),
     ("motor_module_factor", 0.0),
     ("motor_module_factor", 1.5),
+    ("motor_module_scope", "all"),
 ])
 def test_bad_config_values_raise_errors_naming_the_field(field, value):
     with pytest.raises(ValueError, match=f"CultureConfig.{field} must be"):
@@ -206,6 +207,22 @@ def test_modular_motor_quadrants_link_sparsely_through_the_hub():
     both = dataclasses.replace(comp, motor_module_factor=0.03)
     st2, st3 = generate_structure(comp, mea, seed=3), generate_structure(both, mea, seed=3)
     assert cross(st3, True, False) < cross(st2, True, False) - 0.2
+
+
+def test_whole_dish_modules_split_the_hub():
+    """motor_module_scope = "dish" (entry 29b): every neuron is in the quadrant of its nearest
+    motor electrode (no hub), and links across quadrants are rare for all of them."""
+    from dishbrain.culture import generate_structure, motor_region
+    mea = MEA()
+    cfg = CultureConfig(motor_module_factor=0.03, motor_module_scope="dish")
+    st = generate_structure(cfg, mea, seed=3)
+    region = motor_region(mea, st.positions_um, whole_dish=True)
+    assert set(np.unique(region)) == {1, 2, 3, 4}
+    assert (motor_region(mea, st.positions_um) == 0).mean() > 0.1      # the hub of "motor"
+    kept = motor_region(mea, st.positions_um) > 0
+    np.testing.assert_array_equal(region[kept], motor_region(mea, st.positions_um)[kept])
+    assert np.mean(region[st.pre] != region[st.post]) < 0.02
+    assert (np.bincount(st.post, minlength=1000) == 100).all()
 
 
 def test_same_seed_same_culture_and_activity_other_seed_differs():

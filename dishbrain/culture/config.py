@@ -25,6 +25,7 @@ STDP_WEIGHT_DEPENDENCES = ("additive", "multiplicative")
 TAG_RULES = ("stdp", "hebbian", "covariance")
 #: CultureConfig.motor_competition_groups: each value's group of each quadrant (top-left,
 #: top-right, bottom-left, bottom-right: dishbrain.mea.REGION_NAMES).
+MOTOR_MODULE_SCOPES = ("motor", "dish")
 MOTOR_COMPETITION_GROUPS = {"quadrants": (1, 2, 3, 4), "diagonals": (1, 2, 2, 1),
                             "halves": (1, 1, 2, 2), "sides": (1, 2, 1, 2)}
 
@@ -97,6 +98,11 @@ class CultureConfig(Config):
     # 2018, Sci Adv 4:eaau4914; Shein-Idelson et al. 2011, Front Neuroeng 4:10); a modelling
     # choice, not a property of DishBrain's plain cultures.
     motor_module_factor: float = 1.0
+    # Which neurons the motor groups hold (entry 29b): "motor", the neurons nearest a motor
+    # electrode (the rest, the sensory columns and any gap, a hub linked freely to all); "dish",
+    # every neuron, in the group of its nearest motor electrode (no hub: the sensory columns are
+    # split between the groups). Read by motor_module_factor and motor_competition_factor.
+    motor_module_scope: str = "motor"
     # Unmyelinated cortical axons: 0.1-0.5 m/s (= um/ms x 1000); 0.3 m/s = 300 um/ms.
     conduction_velocity_um_per_ms: float = 300.0
     # Synaptic transmission delay added to the axonal delay (~0.5-1 ms).
@@ -311,6 +317,7 @@ class CultureConfig(Config):
                      tuple(MOTOR_COMPETITION_GROUPS))
         check_number(self, "motor_module_factor", self.motor_module_factor, 0.0, 1.0,
                      lo_open=True, numpy=True)
+        check_choice(self, "motor_module_scope", self.motor_module_scope, MOTOR_MODULE_SCOPES)
         check_number(self, "conduction_velocity_um_per_ms", self.conduction_velocity_um_per_ms,
                      10.0, 1e5, numpy=True)
         check_number(self, "synaptic_delay_ms", self.synaptic_delay_ms, 0.0, 20.0, numpy=True)

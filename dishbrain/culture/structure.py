@@ -136,20 +136,22 @@ def sensory_module(config: CultureConfig, mea: MEA, positions_um: np.ndarray) ->
     return (x >= xs.min() - config.sensory_module_um) & (x <= xs.max() + config.sensory_module_um)
 
 
-def motor_region(mea: MEA, positions_um: np.ndarray) -> np.ndarray:
+def motor_region(mea: MEA, positions_um: np.ndarray, whole_dish: bool = False) -> np.ndarray:
     """Each neuron's motor quadrant (1-4, in the order of ``dishbrain.mea.REGION_NAMES``): the
     region of its nearest electrode, 0 where that electrode is in no motor region (the sensory
-    columns, a motor gap)."""
+    columns, a motor gap); with ``whole_dish``, the region of its nearest motor electrode, so
+    that every neuron has one."""
     of_electrode = np.zeros(mea.n_electrodes, dtype=np.int8)
     for k, name in enumerate(REGION_NAMES, start=1):
         of_electrode[list(mea.regions[name])] = k
+    candidates = np.flatnonzero(of_electrode > 0) if whole_dish else np.arange(mea.n_electrodes)
+    where = mea.positions_um[candidates]
     pos = np.asarray(positions_um, dtype=np.float64)
     nearest = np.empty(len(pos), dtype=np.int64)
     for start in range(0, len(pos), 4096):
         block = pos[start:start + 4096]
-        d = np.hypot(block[:, None, 0] - mea.positions_um[None, :, 0],
-                     block[:, None, 1] - mea.positions_um[None, :, 1])
-        nearest[start:start + len(block)] = d.argmin(axis=1)
+        d = np.hypot(block[:, None, 0] - where[None, :, 0], block[:, None, 1] - where[None, :, 1])
+        nearest[start:start + len(block)] = candidates[d.argmin(axis=1)]
     return of_electrode[nearest]
 
 
@@ -184,7 +186,7 @@ def generate_structure(config: CultureConfig, mea: MEA, seed: int) -> CultureStr
     if comp != 1.0 or modular != 1.0:
         group = np.array((0,) + MOTOR_COMPETITION_GROUPS[config.motor_competition_groups],
                          dtype=np.int8)
-        region = group[motor_region(mea, pos)]         # 0: no motor quadrant
+        region = group[motor_region(mea, pos, config.motor_module_scope == "dish")]  # 0: none
         # competition: only the interneurons' E inputs; modules: every input
         e_factor = np.where(is_exc, modular, modular * comp)
     pre_e, post_e = _sample_inputs(pos, pos[:n_exc], 0, config.exc_in_degree,
