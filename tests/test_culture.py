@@ -225,6 +225,32 @@ def test_whole_dish_modules_split_the_hub():
     assert (np.bincount(st.post, minlength=1000) == 100).all()
 
 
+def test_feedforward_modules_keep_the_hubs_outputs_and_cut_its_inputs():
+    """motor_module_scope = "feedforward" (entry 29d): the hub (neurons nearest no motor
+    electrode) still feeds every quadrant as distance makes it, but the quadrants rarely feed
+    the hub or each other."""
+    from dishbrain.culture import generate_structure, motor_region
+    mea = MEA()
+    st0 = generate_structure(CultureConfig(), mea, seed=3)
+    st1 = generate_structure(CultureConfig(motor_module_factor=0.01,
+                                           motor_module_scope="feedforward"), mea, seed=3)
+    region = motor_region(mea, st0.positions_um)
+    for st in (st0, st1):
+        assert (np.bincount(st.post, minlength=1000) == 100).all()
+
+    def share(st, pre_ok, post_ok):
+        sel = post_ok(region[st.post])
+        return np.mean(pre_ok(region[st.pre[sel]]))
+
+    hub_in_0 = share(st0, lambda r: r > 0, lambda r: r == 0)
+    assert hub_in_0 > 0.2
+    assert share(st1, lambda r: r > 0, lambda r: r == 0) < 0.05 * hub_in_0
+    motor_from_hub_0 = share(st0, lambda r: r == 0, lambda r: r > 0)
+    assert share(st1, lambda r: r == 0, lambda r: r > 0) > motor_from_hub_0 - 0.02
+    pr, po = region[st1.pre], region[st1.post]
+    assert np.mean((pr > 0) & (po > 0) & (pr != po)) < 0.005
+
+
 def test_same_seed_same_culture_and_activity_other_seed_differs():
     counts = []
     for seed in (7, 7, 8):

@@ -25,7 +25,7 @@ STDP_WEIGHT_DEPENDENCES = ("additive", "multiplicative")
 TAG_RULES = ("stdp", "hebbian", "covariance")
 #: CultureConfig.motor_competition_groups: each value's group of each quadrant (top-left,
 #: top-right, bottom-left, bottom-right: dishbrain.mea.REGION_NAMES).
-MOTOR_MODULE_SCOPES = ("motor", "dish")
+MOTOR_MODULE_SCOPES = ("motor", "dish", "feedforward")
 MOTOR_COMPETITION_GROUPS = {"quadrants": (1, 2, 3, 4), "diagonals": (1, 2, 2, 1),
                             "halves": (1, 1, 2, 2), "sides": (1, 2, 1, 2)}
 
@@ -101,7 +101,11 @@ class CultureConfig(Config):
     # Which neurons the motor groups hold (entry 29b): "motor", the neurons nearest a motor
     # electrode (the rest, the sensory columns and any gap, a hub linked freely to all); "dish",
     # every neuron, in the group of its nearest motor electrode (no hub: the sensory columns are
-    # split between the groups). Read by motor_module_factor and motor_competition_factor.
+    # split between the groups); "feedforward" (entry 29d), the groups of "motor", and the hub
+    # projects freely onto them while they project back onto it as sparsely as onto each other
+    # (motor_module_factor): directional links from a sensory compartment to motor ones, as axon
+    # diodes make in vitro (Peyrin et al. 2011, Lab Chip 11:3663; Forro et al. 2018, Biosens
+    # Bioelectron 122:75). Read by motor_module_factor and motor_competition_factor.
     motor_module_scope: str = "motor"
     # Unmyelinated cortical axons: 0.1-0.5 m/s (= um/ms x 1000); 0.3 m/s = 300 um/ms.
     conduction_velocity_um_per_ms: float = 300.0

@@ -83,11 +83,13 @@ def _sample_inputs(post_pos: np.ndarray, pre_pos: np.ndarray, pre_offset: int, k
                    post_module: np.ndarray | None = None, pre_module: np.ndarray | None = None,
                    cross_factor: float = 1.0, post_region: np.ndarray | None = None,
                    pre_region: np.ndarray | None = None,
-                   region_factor: float | np.ndarray = 1.0) -> tuple[np.ndarray, np.ndarray]:
+                   region_factor: float | np.ndarray = 1.0,
+                   into_hub: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """k presynaptic partners per postsynaptic neuron, without replacement, p ~ exp(-d/L)
     (times cross_factor between neurons of different modules, where modules are given; times
     region_factor from a neuron of one motor group (> 0) onto a neuron of another, where groups
-    are given: a number, or one per postsynaptic neuron).
+    are given: a number, or one per postsynaptic neuron; with ``into_hub`` also from a neuron of
+    a group onto one of none).
 
     Gumbel top-k: adding Gumbel noise to log-weights and keeping the k largest is exactly
     sequential sampling without replacement proportional to the weights. Self-connections are
@@ -110,7 +112,8 @@ def _sample_inputs(post_pos: np.ndarray, pre_pos: np.ndarray, pre_offset: int, k
             log_f = np.log(region_factor)
             if np.ndim(log_f):
                 log_f = log_f[start:start + block, None]
-            keys += log_f * ((pr > 0) & (pre_region[None, :] > 0) & (pr != pre_region[None, :]))
+            receiving = (pr >= 0) if into_hub else (pr > 0)
+            keys += log_f * (receiving & (pre_region[None, :] > 0) & (pr != pre_region[None, :]))
         post_ids = np.arange(start, start + len(p))
         self_col = post_ids - pre_offset
         is_self = (self_col >= 0) & (self_col < n_pre)
@@ -188,15 +191,17 @@ def generate_structure(config: CultureConfig, mea: MEA, seed: int) -> CultureStr
                          dtype=np.int8)
         region = group[motor_region(mea, pos, config.motor_module_scope == "dish")]  # 0: none
         # competition: only the interneurons' E inputs; modules: every input
-        e_factor = np.where(is_exc, modular, modular * comp)
+        e_factor = np.where(is_exc | (region == 0), modular, modular * comp)
     pre_e, post_e = _sample_inputs(pos, pos[:n_exc], 0, config.exc_in_degree,
                                    config.connection_length_um, rng, module, module[:n_exc],
                                    config.cross_module_factor, region,
-                                   None if region is None else region[:n_exc], e_factor)
+                                   None if region is None else region[:n_exc], e_factor,
+                                   config.motor_module_scope == "feedforward")
     pre_i, post_i = _sample_inputs(pos, pos[n_exc:], n_exc, config.inh_in_degree,
                                    config.connection_length_um, rng, module, module[n_exc:],
                                    config.cross_module_factor, region,
-                                   None if region is None else region[n_exc:], modular)
+                                   None if region is None else region[n_exc:], modular,
+                                   config.motor_module_scope == "feedforward")
     pre = np.concatenate([pre_e, pre_i])
     post = np.concatenate([post_e, post_i])
     order = np.lexsort((post, pre))
