@@ -107,6 +107,11 @@ class CultureConfig(Config):
     # diodes make in vitro (Peyrin et al. 2011, Lab Chip 11:3663; Forro et al. 2018, Biosens
     # Bioelectron 122:75). Read by motor_module_factor and motor_competition_factor.
     motor_module_scope: str = "motor"
+    # The hub's own recurrent excitation (entry 29e; 1: unchanged): the initial E->E weights
+    # among the neurons nearest no motor electrode (the sensory columns; "motor_module_scope"'s
+    # hub) are scaled by this factor, so that the input layer relays the stimulation without
+    # bursting on its own. A modelling choice (a weakly recurrent input compartment), stated.
+    hub_recurrence_factor: float = 1.0
     # Unmyelinated cortical axons: 0.1-0.5 m/s (= um/ms x 1000); 0.3 m/s = 300 um/ms.
     conduction_velocity_um_per_ms: float = 300.0
     # Synaptic transmission delay added to the axonal delay (~0.5-1 ms).
@@ -322,6 +327,8 @@ class CultureConfig(Config):
         check_number(self, "motor_module_factor", self.motor_module_factor, 0.0, 1.0,
                      lo_open=True, numpy=True)
         check_choice(self, "motor_module_scope", self.motor_module_scope, MOTOR_MODULE_SCOPES)
+        check_number(self, "hub_recurrence_factor", self.hub_recurrence_factor, 0.0, 1.0,
+                     numpy=True)
         check_number(self, "conduction_velocity_um_per_ms", self.conduction_velocity_um_per_ms,
                      10.0, 1e5, numpy=True)
         check_number(self, "synaptic_delay_ms", self.synaptic_delay_ms, 0.0, 20.0, numpy=True)

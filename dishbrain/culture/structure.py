@@ -212,6 +212,9 @@ def generate_structure(config: CultureConfig, mea: MEA, seed: int) -> CultureStr
                       np.where(is_exc[post], config.g_ie_per_ms, config.g_ii_per_ms))
     w = mean_w * (1.0 + config.weight_jitter * rng.uniform(-1.0, 1.0, len(pre)))
     ee = is_exc[pre] & is_exc[post]
+    if config.hub_recurrence_factor != 1.0:
+        hub = motor_region(mea, pos) == 0
+        w[ee & hub[pre] & hub[post]] *= config.hub_recurrence_factor
     w[ee] = np.minimum(w[ee], config.g_ee_max_per_ms)
     dist = np.hypot(*(pos[pre] - pos[post]).T)
     delay = config.synaptic_delay_ms + dist / config.conduction_velocity_um_per_ms
