@@ -148,7 +148,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise UsageError(f"no finished sessions in {str(run_dir / 'sessions')!r}; "
                          f"run dishbrain {config.kind} to play them")
     try:
-        path = write_report(run_dir, config)
+        path = write_report(run_dir, config, data)
     except OSError as exc:
         raise UsageError(f"cannot write the report in {str(run_dir)!r}: {exc.strerror}") from None
     print(format_group_table(group_rows(data)))
@@ -172,18 +172,20 @@ def _sweep_report(out: Path) -> int:
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise UsageError(f"{str(out / INDEX_NAME)!r} is not a sweep index: {exc}") from None
     done = 0
-    for folder in folders:
+    loaded = {}
+    for run, folder in zip(runs, folders):
         try:
             data = load_run(folder)
         except (ConfigError, OSError) as exc:
             raise UsageError(f"{str(folder)!r}: {exc}") from None
+        loaded[run["folder"]] = data
         if data.sessions:
             done += 1
-            print(f"report: {write_report(folder, data.config)}")
+            print(f"report: {write_report(folder, data.config, data)}")
     if not done:
         raise UsageError(f"no finished sessions in the sweep folder {str(out)!r}; run dishbrain "
                          "sweep to play them")
-    print(f"sweep report: {write_sweep_report(out)}")
+    print(f"sweep report: {write_sweep_report(out, loaded)}")
     return 0
 
 

@@ -181,11 +181,13 @@ def run_sweep(sweep: SweepConfig, out: str | Path, executor: Executor, *, progre
     if summary.interrupted:
         raise KeyboardInterrupt
     if report:
-        from dishbrain.report import write_report
+        from dishbrain.report import load_run, write_report
         from dishbrain.report.sweep import write_sweep_report
 
+        loaded = {}   # each variant's logs read once, for its report and the sweep's
         for v in sweep.runs:
-            write_report(out / v.folder, v.config)
-        summary.report = write_sweep_report(out)
+            loaded[v.folder] = load_run(out / v.folder, v.config)
+            write_report(out / v.folder, v.config, loaded[v.folder])
+        summary.report = write_sweep_report(out, loaded)
     return summary
 

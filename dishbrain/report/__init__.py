@@ -114,11 +114,14 @@ TEST_COLUMNS = ("kind", "a", "b", "window_a", "window_b", "metric", "mean_a", "m
                 "n_a", "n_b", "test", "stat", "p", "test2", "stat2", "p2", "higher", "p_holm")
 
 
-def write_report(run_dir: str | Path, config: RunConfig | None = None) -> Path:
+def write_report(run_dir: str | Path, config: RunConfig | None = None,
+                 data: RunData | None = None) -> Path:
     """Write summary.csv, tests.csv, the figures and report.md into the run folder; returns the
-    report's path."""
+    report's path. ``data``: the run folder's `load_run`, where the caller has it already (the
+    logs are then not read again)."""
     run_dir = Path(run_dir)
-    data = load_run(run_dir, config)
+    if data is None:
+        data = load_run(run_dir, config)
     config = data.config
     published = load_published()
 

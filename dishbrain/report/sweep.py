@@ -140,14 +140,16 @@ def _rows_of(block: str, variant: str, data: RunData) -> list[SweepRow]:
     return rows
 
 
-def sweep_rows(out: str | Path) -> tuple[dict[str, Any], list[SweepRow], dict[str, RunData]]:
-    """The sweep's index, its rows (Holm-adjusted per block) and each run's data."""
+def sweep_rows(out: str | Path, loaded: dict[str, RunData] | None = None
+               ) -> tuple[dict[str, Any], list[SweepRow], dict[str, RunData]]:
+    """The sweep's index, its rows (Holm-adjusted per block) and each run's data (``loaded``:
+    runs already read, by folder name, which are not read again)."""
     out = Path(out)
     index = json.loads((out / INDEX_NAME).read_text(encoding="utf-8"))
     rows: list[SweepRow] = []
     datas = {}
     for run in index["runs"]:
-        data = load_run(out / run["folder"])
+        data = (loaded or {}).get(run["folder"]) or load_run(out / run["folder"])
         datas[run["folder"]] = data
         rows += _rows_of(run["block"], run["name"], data)
     for block in {r.block for r in rows}:
@@ -266,10 +268,11 @@ def plot_ratios(rows: list[SweepRow], path: Path, title: str) -> Path:
     return path
 
 
-def write_sweep_report(out: str | Path) -> Path:
-    """Write report.md, sweep.csv and sweep_ratios.png into the sweep folder."""
+def write_sweep_report(out: str | Path, loaded: dict[str, RunData] | None = None) -> Path:
+    """Write report.md, sweep.csv and sweep_ratios.png into the sweep folder (``loaded``: as
+    `sweep_rows`)."""
     out = Path(out)
-    index, rows, datas = sweep_rows(out)
+    index, rows, datas = sweep_rows(out, loaded)
     with open(out / CSV_NAME, "w", newline="", encoding="utf-8") as f:
         fields = list(SweepRow.__dataclass_fields__)
         writer = csv.writer(f)
