@@ -25,9 +25,10 @@ STDP_WEIGHT_DEPENDENCES = ("additive", "multiplicative")
 TAG_RULES = ("stdp", "hebbian", "covariance")
 #: CultureConfig.motor_competition_groups: each value's group of each quadrant (top-left,
 #: top-right, bottom-left, bottom-right: dishbrain.mea.REGION_NAMES).
-MOTOR_MODULE_SCOPES = ("motor", "dish", "feedforward")
 MOTOR_COMPETITION_GROUPS = {"quadrants": (1, 2, 3, 4), "diagonals": (1, 2, 2, 1),
                             "halves": (1, 1, 2, 2), "sides": (1, 2, 1, 2)}
+#: CultureConfig.motor_module_scope: which neurons the motor groups hold (entries 29-29d).
+MOTOR_MODULE_SCOPES = ("motor", "dish", "feedforward")
 
 
 @dataclass(frozen=True)

@@ -100,6 +100,9 @@ def _sample_inputs(post_pos: np.ndarray, pre_pos: np.ndarray, pre_offset: int, k
     if k == 0 or n_pre == 0:
         return np.empty(0, np.int32), np.empty(0, np.int32)
     block = max(1, 2_000_000 // n_pre)
+    # log(region_factor), a number or one per postsynaptic neuron; None where it changes nothing
+    log_f = (np.log(region_factor)
+             if post_region is not None and np.any(np.asarray(region_factor) != 1.0) else None)
     for start in range(0, n_post, block):
         p = post_pos[start:start + block]
         d = np.hypot(p[:, None, 0] - pre_pos[None, :, 0], p[:, None, 1] - pre_pos[None, :, 1])
@@ -107,13 +110,11 @@ def _sample_inputs(post_pos: np.ndarray, pre_pos: np.ndarray, pre_offset: int, k
         if post_module is not None and cross_factor != 1.0:
             keys += np.log(cross_factor) * (post_module[start:start + block, None]
                                             != pre_module[None, :])
-        if post_region is not None and np.any(np.asarray(region_factor) != 1.0):
+        if log_f is not None:
             pr = post_region[start:start + block, None]
-            log_f = np.log(region_factor)
-            if np.ndim(log_f):
-                log_f = log_f[start:start + block, None]
+            lf = log_f[start:start + block, None] if np.ndim(log_f) else log_f
             receiving = (pr >= 0) if into_hub else (pr > 0)
-            keys += log_f * (receiving & (pre_region[None, :] > 0) & (pr != pre_region[None, :]))
+            keys += lf * (receiving & (pre_region[None, :] > 0) & (pr != pre_region[None, :]))
         post_ids = np.arange(start, start + len(p))
         self_col = post_ids - pre_offset
         is_self = (self_col >= 0) & (self_col < n_pre)

@@ -149,7 +149,9 @@ def sweep_rows(out: str | Path, loaded: dict[str, RunData] | None = None
     rows: list[SweepRow] = []
     datas = {}
     for run in index["runs"]:
-        data = (loaded or {}).get(run["folder"]) or load_run(out / run["folder"])
+        data = (loaded or {}).get(run["folder"])
+        if data is None:
+            data = load_run(out / run["folder"])
         datas[run["folder"]] = data
         rows += _rows_of(run["block"], run["name"], data)
     for block in {r.block for r in rows}:
