@@ -39,6 +39,9 @@ SMALL = CultureConfig(n_neurons=300)
     ("motor_module_factor", 1.5),
     ("motor_module_scope", "all"),
     ("hub_recurrence_factor", 1.5),
+    ("gaba_b_ratio", -0.5),
+    ("tau_gaba_b_ms", 5.0),
+    ("e_gaba_b_mv", -20.0),
 ])
 def test_bad_config_values_raise_errors_naming_the_field(field, value):
     with pytest.raises(ValueError, match=f"CultureConfig.{field} must be"):
@@ -836,3 +839,38 @@ def test_burst_detection_finds_synthetic_bursts():
     assert stats.mean_interval_s == pytest.approx(3.0, abs=0.05)
     assert 80 <= stats.mean_duration_ms <= 130
     assert stats.fraction_spikes_in_bursts == pytest.approx(900 / 1900, abs=0.05)
+
+
+# -- GABA_B (issue 17, entry 31) -----------------------------------------------------------------
+
+def test_gaba_b_is_off_by_default_and_leaves_the_model_unchanged():
+    from dishbrain.culture.model import NEURON_UPDATE, neuron_update
+    assert CultureConfig().gaba_b_ratio == 0.0
+    assert neuron_update(CultureConfig()) == NEURON_UPDATE
+    assert "gb" not in Culture(SMALL, seed=0)._b.neurons.variables
+    code = neuron_update(SMALL.replace(gaba_b_ratio=1.0))
+    assert code.count("gb * (E_gabab - v") == 2 and "gb = gb * exp(-dt / tau_gabab)" in code
+
+
+def test_gaba_b_is_slow_inhibition_from_the_inhibitory_synapses():
+    """Each inhibitory spike adds ratio x w to gb (as it adds w to gi); gb then decays with its
+    own time constant, and the culture fires less with it than without it."""
+    cfg = SMALL.replace(gaba_b_ratio=2.0, tau_gaba_b_ms=150.0)
+    with_b, without = Culture(cfg, seed=4), Culture(SMALL, seed=4)
+    with_b.run(1000.0)
+    without.run(1000.0)
+    assert with_b.firing_rate_hz() < 0.9 * without.firing_rate_hz()
+    G = with_b._b.neurons
+    gb, gi = np.asarray(G.gb[:]), np.asarray(G.gi[:])
+    assert gb.max() > 0 and np.all(gb >= 0)
+    # the slow conductance outlasts the fast one: over the last 1 s its level is far above
+    # what gi holds, for the neurons that received inhibition
+    assert gb.sum() > 5 * gi.sum()
+    # decay: with every neuron silenced (no spikes), gb falls by exp(-t / tau) exactly
+    G.v_ = -0.080    # SI (volt): rest far below threshold, pulled down by the noise's mean
+    G.noise_mean_ = -0.100
+    G.noise_sigma_ = 0.0
+    before = np.asarray(G.gb[:]).copy()
+    with_b.run(30.0)
+    assert np.asarray(G.t_last_[:]).max() < 1.0 + 1e-9   # no spike in the last 30 ms
+    np.testing.assert_allclose(np.asarray(G.gb[:]), before * np.exp(-30.0 / 150.0), rtol=1e-6)

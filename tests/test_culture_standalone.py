@@ -50,8 +50,11 @@ def _closed_loop(culture, ms=2000.0):
     # that the 2-s run normalises 20 times), with entry 12's Hebbian tags.
     CONFIG.replace(stdp_tagging=True, capture_gain=20.0, tag_rule="hebbian",
                    capture_positive_only=True, tag_hf_max=2.0, output_normalization=True,
-                   output_normalization_interval_ms=100.0)],
-    ids=["stdp", "tagged-stdp", "issue-17-options", "covariance-tags", "normalisation"])
+                   output_normalization_interval_ms=100.0),
+    # Entry 31's slow inhibition (GABA_B beside GABA_A).
+    CONFIG.replace(gaba_b_ratio=1.0)],
+    ids=["stdp", "tagged-stdp", "issue-17-options", "covariance-tags", "normalisation",
+         "gaba-b"])
 def test_same_seed_same_activity_as_runtime(config, tmp_path):
     a, b = Culture(config, seed=3), StandaloneCulture(config, seed=3)
     la, lb = _closed_loop(a), _closed_loop(b)
@@ -86,6 +89,10 @@ def test_same_seed_same_activity_as_runtime(config, tmp_path):
             key = f"state::culture_synapses_ee::{var}"
             if key in za.files or key in zb.files:
                 np.testing.assert_allclose(zb[key], za[key], rtol=1e-9, atol=1e-12)
+        key = "state::culture_neurons::gb"
+        assert (key in za.files) == (key in zb.files) == (config.gaba_b_ratio > 0)
+        if key in za.files:
+            np.testing.assert_allclose(zb[key], za[key], rtol=1e-9, atol=1e-12)
 
 
 def test_stimulus_response_matches_runtime():

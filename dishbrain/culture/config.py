@@ -129,6 +129,15 @@ class CultureConfig(Config):
     tau_nmda_ms: float = 100.0
     e_exc_mv: float = 0.0
     e_inh_mv: float = -70.0
+    # GABA_B (issue 17, entry 31; 0: off, the default, and the model is the one without it): each
+    # inhibitory synapse also opens a slow conductance gaba_b_ratio times its GABA_A increment,
+    # decaying with tau_gaba_b_ms, reversing at e_gaba_b_mv (the fourth conductance of
+    # Izhikevich & Edelman 2008, PNAS 105:3593: 150 ms, -90 mV; single-exponential, without
+    # the G-protein cascade that makes real GABA_B responses favour interneuron bursts, Destexhe
+    # & Sejnowski 1995, PNAS 92:9515). Inhibition that outlasts a volley by a hundred ms or more.
+    gaba_b_ratio: float = 0.0
+    tau_gaba_b_ms: float = 150.0
+    e_gaba_b_mv: float = -90.0
 
     # Mean initial peak conductances (per ms) per connection class (pre->post), each synapse
     # drawn uniformly within +-weight_jitter of the mean. Tuned (with the noise and NMDA ratio)
@@ -339,6 +348,9 @@ class CultureConfig(Config):
         check_number(self, "tau_nmda_ms", self.tau_nmda_ms, 1.0, 1000.0, numpy=True)
         check_number(self, "e_exc_mv", self.e_exc_mv, -20.0, 60.0, numpy=True)
         check_number(self, "e_inh_mv", self.e_inh_mv, -100.0, -50.0, numpy=True)
+        check_number(self, "gaba_b_ratio", self.gaba_b_ratio, 0.0, 5.0, numpy=True)
+        check_number(self, "tau_gaba_b_ms", self.tau_gaba_b_ms, 10.0, 1000.0, numpy=True)
+        check_number(self, "e_gaba_b_mv", self.e_gaba_b_mv, -120.0, -60.0, numpy=True)
         for name in ("g_ee_per_ms", "g_ei_per_ms", "g_ie_per_ms", "g_ii_per_ms"):
             check_number(self, name, getattr(self, name), 0.0, 10.0, numpy=True)
         check_number(self, "weight_jitter", self.weight_jitter, 0.0, 1.0, numpy=True)

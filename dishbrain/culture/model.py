@@ -390,6 +390,24 @@ gn_post += nmda_ratio * g_rel
 gi_post += (1 - exc_pre) * w
 """
 
+# GABA_B (CultureConfig.gaba_b_ratio > 0): a slow inhibitory conductance gb beside gi, the same
+# inhibitory synapses incrementing it gaba_b_ratio times as much, in the integration's two half
+# steps as gi is, decaying exactly with tau_gabab (Izhikevich & Edelman 2008's fourth
+# conductance). Off, the code is the model's without it (same generated code and numbers).
+GABA_B_NEURON_VARIABLES = "gb : 1\n"
+GABA_B_ON_PRE = "gb_post += (1 - exc_pre) * gaba_b_ratio * w\n"
+
+
+def neuron_update(config: CultureConfig) -> str:
+    """``NEURON_UPDATE`` for a configuration (with the GABA_B conductance where it is on)."""
+    if config.gaba_b_ratio <= 0:
+        return NEURON_UPDATE
+    code = _edit(NEURON_UPDATE, "+ gi * (E_inh - v)\n", "+ gi * (E_inh - v) + gb * (E_gabab - v)\n")
+    code = _edit(code, "+ gi * (E_inh - v_half)\n",
+                 "+ gi * (E_inh - v_half) + gb * (E_gabab - v_half)\n")
+    return code + "gb = gb * exp(-dt / tau_gabab)\n"
+
+
 ELECTRODE_EQUATIONS = """
 amplitude : volt
 rate : Hz
@@ -462,6 +480,9 @@ def model_namespace(config: CultureConfig, seed: int) -> dict:
         "v_ceiling": 1e6 * mV,
         "E_exc": cfg.e_exc_mv * mV,
         "E_inh": cfg.e_inh_mv * mV,
+        "E_gabab": cfg.e_gaba_b_mv * mV,
+        "tau_gabab": cfg.tau_gaba_b_ms * ms,
+        "gaba_b_ratio": float(cfg.gaba_b_ratio),
         "stp_on": 1.0 if cfg.stp_enabled else 0.0,
         "U_dep": float(cfg.stp_dep_u),
         "tau_rec_dep": cfg.stp_dep_tau_rec_ms * ms,
@@ -524,12 +545,14 @@ class CultureNetwork:
 
         code = ee_code(cfg)
         normalize = cfg.output_normalization and cfg.stdp_enabled
+        gaba_b = cfg.gaba_b_ratio > 0
         G = NeuronGroup(n, NEURON_VARIABLES + code["neuron_variables"]
-                        + (NORMALIZATION_NEURON_VARIABLES if normalize else ""),
+                        + (NORMALIZATION_NEURON_VARIABLES if normalize else "")
+                        + (GABA_B_NEURON_VARIABLES if gaba_b else ""),
                         threshold=NEURON_THRESHOLD,
                         reset=code["neuron_reset"] + NEURON_RESET,
                         clock=self.clock, name="culture_neurons")
-        G.run_regularly(NEURON_UPDATE, clock=self.clock, when="groups",
+        G.run_regularly(neuron_update(cfg), clock=self.clock, when="groups",
                         name="culture_integrate")
         G.a = st.a
         G.b = st.b
@@ -558,7 +581,8 @@ class CultureNetwork:
         S_ee = Synapses(G, G, model=code["model"], on_pre=code["on_pre"],
                         on_post=code["on_post"],
                         clock=self.clock, name="culture_synapses_ee")
-        S_st = Synapses(G, G, model=STATIC_SYNAPSE_MODEL, on_pre=STATIC_ON_PRE,
+        S_st = Synapses(G, G, model=STATIC_SYNAPSE_MODEL,
+                        on_pre=STATIC_ON_PRE + (GABA_B_ON_PRE if gaba_b else ""),
                         clock=self.clock, name="culture_synapses_static")
         self.synapses_ee, self.synapses_static = S_ee, S_st
         for S, idx in self.recurrent:
