@@ -163,29 +163,27 @@ def _sweep_report(out: Path) -> int:
 
     from dishbrain.experiment import ConfigError
     from dishbrain.experiment.sweep import INDEX_NAME
-    from dishbrain.report import load_run, write_report
-    from dishbrain.report.sweep import write_sweep_report
+    from dishbrain.report import load_run
+    from dishbrain.report.sweep import write_reports
 
     try:
-        runs = json.loads((out / INDEX_NAME).read_text(encoding="utf-8"))["runs"]
-        folders = [out / r["folder"] for r in runs]
+        folders = [str(r["folder"]) for r in
+                   json.loads((out / INDEX_NAME).read_text(encoding="utf-8"))["runs"]]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise UsageError(f"{str(out / INDEX_NAME)!r} is not a sweep index: {exc}") from None
-    done = 0
-    loaded = {}
-    for run, folder in zip(runs, folders):
+    loaded = {}   # each variant's logs read once, for its report and the sweep's
+    for folder in folders:
         try:
-            data = load_run(folder)
+            loaded[folder] = load_run(out / folder)
         except (ConfigError, OSError) as exc:
-            raise UsageError(f"{str(folder)!r}: {exc}") from None
-        loaded[run["folder"]] = data
-        if data.sessions:
-            done += 1
-            print(f"report: {write_report(folder, data.config, data)}")
-    if not done:
+            raise UsageError(f"{str(out / folder)!r}: {exc}") from None
+    if not any(data.sessions for data in loaded.values()):
         raise UsageError(f"no finished sessions in the sweep folder {str(out)!r}; run dishbrain "
                          "sweep to play them")
-    print(f"sweep report: {write_sweep_report(out, loaded)}")
+    written, sweep_report = write_reports(out, loaded)
+    for path in written:
+        print(f"report: {path}")
+    print(f"sweep report: {sweep_report}")
     return 0
 
 

@@ -181,13 +181,10 @@ def run_sweep(sweep: SweepConfig, out: str | Path, executor: Executor, *, progre
     if summary.interrupted:
         raise KeyboardInterrupt
     if report:
-        from dishbrain.report import load_run, write_report
-        from dishbrain.report.sweep import write_sweep_report
+        from dishbrain.report import load_run
+        from dishbrain.report.sweep import write_reports
 
-        loaded = {}   # each variant's logs read once, for its report and the sweep's
-        for v in sweep.runs:
-            loaded[v.folder] = load_run(out / v.folder, v.config)
-            write_report(out / v.folder, v.config, loaded[v.folder])
-        summary.report = write_sweep_report(out, loaded)
+        loaded = {v.folder: load_run(out / v.folder, v.config) for v in sweep.runs}
+        _, summary.report = write_reports(out, loaded)
     return summary
 

@@ -270,6 +270,19 @@ def plot_ratios(rows: list[SweepRow], path: Path, title: str) -> Path:
     return path
 
 
+def write_reports(out: str | Path, loaded: dict[str, RunData]) -> tuple[list[Path], Path]:
+    """Each variant's report (``dishbrain.report.write_report``, for the variants with finished
+    sessions) and the sweep's, from the variants' loaded logs (``loaded``: folder name under
+    ``out`` -> its RunData, each read once). Returns (the variants' reports, the sweep report).
+    Used by `run_sweep` and by `dishbrain report SWEEP_FOLDER`."""
+    from dishbrain.report import write_report
+
+    out = Path(out)
+    written = [write_report(out / folder, data.config, data)
+               for folder, data in loaded.items() if data.sessions]
+    return written, write_sweep_report(out, loaded)
+
+
 def write_sweep_report(out: str | Path, loaded: dict[str, RunData] | None = None) -> Path:
     """Write report.md, sweep.csv and sweep_ratios.png into the sweep folder (``loaded``: as
     `sweep_rows`)."""
