@@ -318,6 +318,54 @@ def shake_row(stem: str, layout: str = "dishbrain") -> dict:
             "misses": session.n_rallies}     # a rally ends with a miss
 
 
+def train_coactivity(log: str, tau_ms: float = 100.0) -> tuple[float, int]:
+    """Entry 31c: the tracking-signed co-activity of the up and the down electrodes before the
+    predictable trains that began in play (shaping trains and hits' trains) of one session's
+    trace: sum over trains of s(k) (U - D) / sum of (U + D) / 2, U and D the leaky counts of
+    `dishbrain.visibility` (what the decision at the tick could know), s(k) +1 for the ball in
+    the top four bands, -1 in the bottom four. Returns (that ratio, the number of trains)."""
+    from scipy.signal import lfilter
+
+    from dishbrain.encoding import PlaceCodeEncoder
+    from dishbrain.logs import FEEDBACK_CODES, read_trace
+    meta, trace = read_trace(log)
+    array = meta["array"]
+    up = sorted({e for region in array["motor_up"] for e in region})
+    down = sorted({e for region in array["motor_down"] for e in region})
+    counts = np.asarray(trace["counts"], dtype=float)
+    keep = float(np.exp(-float(meta.get("tick_ms", 10.0)) / tau_ms))
+
+    def leaky_before(raw):
+        return np.concatenate([[0.0], lfilter([1.0], [1.0, -keep], raw)[:-1]])
+
+    U, D = leaky_before(counts[:, up].sum(axis=1)), leaky_before(counts[:, down].sum(axis=1))
+    height = float(meta.get("env_config", {}).get("court_height", 600.0))
+    band = PlaceCodeEncoder(BANDS).slots(np.asarray(trace["ball_y"]) / height)
+    trains = np.flatnonzero((np.asarray(trace["feedback"]) == FEEDBACK_CODES["predictable"])
+                            & (np.asarray(trace["in_play"]) > 0))
+    s = np.where(band[trains] < BANDS // 2, 1.0, -1.0)
+    return float((s * (U - D)[trains]).sum() / (0.5 * (U + D)[trains]).sum()), int(trains.size)
+
+
+def cmd_trains(a) -> None:
+    """Entry 31c's table: per seed, `train_coactivity` of the rule's Stimulus session and of its
+    yoke's, and their difference (> 0: the push before the rule's trains leans towards tracking
+    more than before the yoke's)."""
+    from scipy.stats import wilcoxon
+    print("| seed | rule (trains) | yoked (trains) | rule - yoked |\n|---|---|---|---|")
+    diffs = []
+    for seed in a.seeds:
+        r, nr = train_coactivity(f"{a.rule}-seed{seed}-stimulus.jsonl", a.tau_ms)
+        y, ny = train_coactivity(f"{a.yoked}-seed{seed}-stimulus.jsonl", a.tau_ms)
+        diffs.append(r - y)
+        print(f"| {seed} | {r:+.3f} ({nr}) | {y:+.3f} ({ny}) | {r - y:+.3f} |")
+    d = np.array(diffs)
+    sem = d.std(ddof=1) / np.sqrt(d.size) if d.size > 1 else float("nan")
+    p = wilcoxon(d, alternative="greater").pvalue if d.size > 1 else float("nan")
+    print(f"tau {a.tau_ms:g} ms: rule - yoked {d.mean():+.3f} +- {sem:.3f}, positive on "
+          f"{int((d > 0).sum())} of {d.size}, one-sided Wilcoxon p {p:.3f}")
+
+
 def cmd_shake(a) -> None:
     """Entry 28's table: per seed and condition, the direct weights' displacement (rms over
     bands), the map's mean |change| between quarters and the misses; then the paired tests."""
@@ -781,6 +829,14 @@ def main() -> None:
     q.add_argument("--conditions", nargs="+", default=["stimulus", "silent", "frozen"])
     q.add_argument("--layout", default="dishbrain")
     q.set_defaults(run=cmd_shake)
+
+    q = sub.add_parser("trains", help="entry 31c: the push in the motor co-activity before the "
+                       "predictable trains, rule against its yoke")
+    q.add_argument("--rule", required=True, metavar="DIR/TAG")
+    q.add_argument("--yoked", required=True, metavar="DIR/TAG")
+    q.add_argument("--seeds", type=int, nargs="+", default=list(range(100, 108)))
+    q.add_argument("--tau-ms", type=float, default=100.0)
+    q.set_defaults(run=cmd_trains)
 
     q = sub.add_parser("rewire")
     q.add_argument("src")
