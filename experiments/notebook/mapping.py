@@ -366,6 +366,39 @@ def cmd_trains(a) -> None:
           f"{int((d > 0).sum())} of {d.size}, one-sided Wilcoxon p {p:.3f}")
 
 
+def cmd_follow(a) -> None:
+    """Entry 31f (post hoc): does the paddle's map follow the direct synapses? Over the Stimulus
+    sessions of each DIR/TAG given (a rule's and its yoke's alike), the direct-route index of the
+    saved culture (entry 26k: its move towards tracking) against the map's change from the first
+    quarter to the last less the same seed's Frozen session's (DIR/TAG-seedS-frozen, played with
+    plasticity off), with Spearman's rank correlation."""
+    from scipy.stats import spearmanr
+
+    from dishbrain.logs import read_trace
+    from envs.pong import PongConfig
+    height = PongConfig().court_height
+
+    def change(log: str) -> float:
+        q = quarter_maps(read_trace(log)[1], height)
+        return q[3] - q[0]
+
+    xs, ys = [], []
+    print("| sessions | seed | direct index | map change - Frozen's |\n|---|---|---|---|")
+    for prefix in a.prefixes:
+        for seed in a.seeds:
+            stem = f"{prefix}-seed{seed}"
+            x = direct_index(Path(f"{stem}-stimulus.npz"), a.layout)[0]
+            y = change(f"{stem}-stimulus.jsonl") - change(f"{stem}-frozen.jsonl")
+            xs.append(x)
+            ys.append(y)
+            print(f"| {Path(prefix).name} | {seed} | {x:+.3f} | {y:+.3f} |")
+    rho, p = spearmanr(xs, ys)
+    slope = float(np.polyfit(xs, ys, 1)[0])
+    print(f"{len(xs)} sessions: Spearman rho {rho:+.2f} (p {p:.2f}); least-squares slope "
+          f"{slope:+.3f} map per unit of the index; the index spans {min(xs):+.2f} to "
+          f"{max(xs):+.2f}")
+
+
 def cmd_shake(a) -> None:
     """Entry 28's table: per seed and condition, the direct weights' displacement (rms over
     bands), the map's mean |change| between quarters and the misses; then the paired tests."""
@@ -837,6 +870,13 @@ def main() -> None:
     q.add_argument("--seeds", type=int, nargs="+", default=list(range(100, 108)))
     q.add_argument("--tau-ms", type=float, default=100.0)
     q.set_defaults(run=cmd_trains)
+
+    q = sub.add_parser("follow", help="entry 31f: the map's change against the direct "
+                       "synapses' move, over sessions")
+    q.add_argument("prefixes", nargs="+", metavar="DIR/TAG")
+    q.add_argument("--seeds", type=int, nargs="+", default=list(range(100, 108)))
+    q.add_argument("--layout", default="dishbrain")
+    q.set_defaults(run=cmd_follow)
 
     q = sub.add_parser("rewire")
     q.add_argument("src")
