@@ -366,6 +366,25 @@ def cmd_trains(a) -> None:
           f"{int((d > 0).sum())} of {d.size}, one-sided Wilcoxon p {p:.3f}")
 
 
+def inputs_index(path: Path, layout: str = "dishbrain") -> float:
+    """How far a saved culture's E->E inputs onto the recorded motor neurons moved towards the
+    tracking map (entry 31f, post hoc; the grip's ``motor-inputs`` edit as a measure): for the up
+    region log(sum of w from the top half of the dish / at the start) - log(the same from the
+    bottom half), plus the mirror for the down region (> 0: towards tracking)."""
+    with np.load(path) as f:
+        z = {k: f[k] for k in f.files}
+    pre, post, w0, w1 = _ee_arrays(z)
+    pos = z["structure::positions_um"]
+    _, up, down = _groups(_mea_of(z), pos, z["structure::is_excitatory"], layout)
+    top = pos[:, 1] < np.median(pos[:, 1])   # y grows downward
+
+    def log_gain(sel):
+        return float(np.log(w1[sel].sum() / w0[sel].sum()))
+
+    return sum(sign * (log_gain(region[post] & top[pre]) - log_gain(region[post] & ~top[pre]))
+               for region, sign in ((up, 1.0), (down, -1.0)))
+
+
 def cmd_follow(a) -> None:
     """Entry 31f (post hoc): does the paddle's map follow the direct synapses? Over the Stimulus
     sessions of each DIR/TAG given (a rule's and its yoke's alike), the direct-route index of the
@@ -382,21 +401,25 @@ def cmd_follow(a) -> None:
         q = quarter_maps(read_trace(log)[1], height)
         return q[3] - q[0]
 
-    xs, ys = [], []
-    print("| sessions | seed | direct index | map change - Frozen's |\n|---|---|---|---|")
+    xs, vs, ys = [], [], []
+    print("| sessions | seed | direct index | inputs index | map change - Frozen's |\n"
+          "|---|---|---|---|---|")
     for prefix in a.prefixes:
         for seed in a.seeds:
             stem = f"{prefix}-seed{seed}"
             x = direct_index(Path(f"{stem}-stimulus.npz"), a.layout)[0]
+            v = inputs_index(Path(f"{stem}-stimulus.npz"), a.layout)
             y = change(f"{stem}-stimulus.jsonl") - change(f"{stem}-frozen.jsonl")
             xs.append(x)
+            vs.append(v)
             ys.append(y)
-            print(f"| {Path(prefix).name} | {seed} | {x:+.3f} | {y:+.3f} |")
-    rho, p = spearmanr(xs, ys)
-    slope = float(np.polyfit(xs, ys, 1)[0])
-    print(f"{len(xs)} sessions: Spearman rho {rho:+.2f} (p {p:.2f}); least-squares slope "
-          f"{slope:+.3f} map per unit of the index; the index spans {min(xs):+.2f} to "
-          f"{max(xs):+.2f}")
+            print(f"| {Path(prefix).name} | {seed} | {x:+.3f} | {v:+.3f} | {y:+.3f} |")
+    for name, values in (("direct index", xs), ("inputs index", vs)):
+        rho, p = spearmanr(values, ys)
+        slope = float(np.polyfit(values, ys, 1)[0])
+        print(f"{len(ys)} sessions, {name}: Spearman rho {rho:+.2f} (p {p:.2f}); least-squares "
+              f"slope {slope:+.3f} map per unit; the index spans {min(values):+.2f} to "
+              f"{max(values):+.2f}")
 
 
 def cmd_shake(a) -> None:
@@ -872,7 +895,7 @@ def main() -> None:
     q.set_defaults(run=cmd_trains)
 
     q = sub.add_parser("follow", help="entry 31f: the map's change against the direct "
-                       "synapses' move, over sessions")
+                       "synapses' and the motor inputs' moves, over sessions")
     q.add_argument("prefixes", nargs="+", metavar="DIR/TAG")
     q.add_argument("--seeds", type=int, nargs="+", default=list(range(100, 108)))
     q.add_argument("--layout", default="dishbrain")
