@@ -615,6 +615,34 @@ def test_first_block_reaching_and_the_reach_of_a_curve():
                                      "seeds": 1, "median_min": None}
 
 
+def test_a_block_inside_one_long_rally_reaches_by_that_rally_not_nan(tmp_path):
+    """Sample efficiency: a block in which no rally ended lies inside one rally; it takes that
+    rally's hits (the one the session's end cut, too), so a player that stops missing reaches
+    the levels instead of reading NaN. The report's own learning curve keeps NaN there."""
+    from dishbrain.metrics import Session
+    from dishbrain.report.efficiency import first_block_reaching
+    from dishbrain.report.loading import RunData
+    config = parse_config({"compare": {"seeds": 1, "minutes": 1, "windows": [[0, 1]],
+                                       "reference": "random"},
+                           "players": [{"player": "random"}, {"player": "tracker", "minutes": 4}]})
+    data = RunData(config=config, run_dir=tmp_path, specs=[])
+    # rallies of 2 hits (ends 30 s), 30 hits (ends 170 s: spans 60-120 s), 12 hits cut by the
+    # end at 240 s (no miss in 180-240 s)
+    data.sessions[("tracker", 0)] = Session(tmp_path / "x.jsonl", "jsonl", {}, 240.0,
+                                            np.array([2, 30, 12]), np.array([30.0, 170.0, 240.0]))
+    _, plain = data.bin_arl("tracker", 1.0)
+    np.testing.assert_array_equal(plain[0], [2.0, np.nan, 30.0, 12.0])
+    _, spanning = data.bin_arl("tracker", 1.0, spanning=True)
+    np.testing.assert_array_equal(spanning[0], [2.0, 30.0, 30.0, 12.0])
+    assert first_block_reaching(plain[0], 20.0) == 2
+    assert first_block_reaching(spanning[0], 20.0) == 1
+    # no rally after the block (a session log without an end): NaN stays NaN
+    data.sessions[("tracker", 0)] = Session(tmp_path / "x.jsonl", "jsonl", {}, 240.0,
+                                            np.array([2]), np.array([30.0]))
+    _, spanning = data.bin_arl("tracker", 1.0, spanning=True)
+    assert spanning[0][0] == 2.0 and np.isnan(spanning[0][1:]).all()
+
+
 def test_a_compare_run_longer_than_its_reference_reports_sample_efficiency(tmp_path):
     """Players longer than the reference: the report's sample-efficiency table (blocks of the
     reference's length, the reference's own level) and its figure; none for an experiment."""
@@ -637,8 +665,12 @@ def test_a_compare_run_longer_than_its_reference_reports_sample_efficiency(tmp_p
     assert len(by["tracker"].block_starts_min) == 3 and len(by["static"].block_starts_min) == 2
     from dishbrain.metrics import learning_curve
     for seed, arl in by["tracker"].per_seed.items():   # each block's ARL, seed by seed
-        np.testing.assert_array_equal(
-            arl, learning_curve(data.sessions[("tracker", seed)], 1.0, until_min=3.0).arl)
+        plain = np.asarray(learning_curve(data.sessions[("tracker", seed)], 1.0,
+                                          until_min=3.0).arl, dtype=float)
+        done = np.isfinite(plain)   # blocks in which a rally ended: their own ARL
+        np.testing.assert_array_equal(arl[done], plain[done])
+        # the others (the tracker rarely misses): the rally that spans them
+        np.testing.assert_array_equal(arl, data.bin_arl("tracker", 1.0, spanning=True)[1][seed])
     report = (tmp_path / "report.md").read_text()
     assert "## Sample efficiency" in report and "| tracker | 3 |" in report
     assert (tmp_path / "sample_efficiency.png").stat().st_size > 0

@@ -5,7 +5,8 @@ deep RL compares with that of cultures: a culture plays one 20-minute session, a
 learn for many sessions' worth of game time. For a compare run whose players play longer than
 the reference player (``[compare] reference``, e.g. the culture), this module cuts every other
 player's session into blocks of the reference's length ("sessions' worth"), takes the ARL of each
-block (hits per rally; a rally counts in the block in which its miss fell) per seed, and reads,
+block (hits per rally; a rally counts in the block in which its miss fell; a block in which no
+rally ended, inside one long rally, takes that rally's hits) per seed, and reads,
 for each level,
 
 - the first block whose ARL, averaged over seeds, reaches the level (the mean curve), and the
@@ -122,7 +123,7 @@ def sample_efficiency(data: RunData, published: dict | None) -> Efficiency | Non
             levels.append((f"Kagan 2022 {group} ({desc}), minutes 5-20", float(r["mean"])))
 
     def curve(player) -> EfficiencyCurve | None:
-        starts, per_seed = data.bin_arl(player.label, block)
+        starts, per_seed = data.bin_arl(player.label, block, spanning=True)
         return EfficiencyCurve(player.label, starts, per_seed) if per_seed else None
 
     curves = [cv for cv in (curve(p) for p in longer) if cv is not None]

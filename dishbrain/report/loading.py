@@ -83,11 +83,16 @@ class RunData:
         return out
 
 
-    def bin_arl(self, label: str,
-                bin_min: float) -> tuple[np.ndarray | None, dict[int, np.ndarray]]:
+    def bin_arl(self, label: str, bin_min: float, spanning: bool = False
+                ) -> tuple[np.ndarray | None, dict[int, np.ndarray]]:
         """The group's ARL per bin of ``bin_min`` minutes over its players' session length:
         (bin starts, seed -> ARL per bin, NaN for a bin without a completed rally), for the
-        finished sessions; (None, {}) where none has finished."""
+        finished sessions; (None, {}) where none has finished.
+
+        spanning: a bin in which no rally ended lies inside one rally, the first to end after
+        it (or the one the session's end cut, `dishbrain.metrics`); the bin gets that rally's
+        hits instead of NaN, so that a player that stops missing is read as playing long
+        rallies, not as having no ARL (the sample-efficiency reach, `efficiency`)."""
         player = next(p for p in self.config.players if p.label == label)
         starts, per_seed = None, {}
         for seed in self.config.seeds:
@@ -97,7 +102,14 @@ class RunData:
             lc = learning_curve(session, bin_min, until_min=player.minutes,
                                 long_threshold=self.config.long_threshold)
             starts = lc.bin_starts_min
-            per_seed[seed] = np.asarray(lc.arl, dtype=float)
+            arl = np.asarray(lc.arl, dtype=float)
+            if spanning:
+                for b in np.flatnonzero(np.isnan(arl)):
+                    end_s = (starts[b] + bin_min) * 60.0
+                    after = np.flatnonzero(session.rally_end_s >= end_s)
+                    if after.size:
+                        arl[b] = float(session.rally_hits[after[0]])
+            per_seed[seed] = arl
         return starts, per_seed
 
 
