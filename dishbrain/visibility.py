@@ -34,8 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["BANDS", "MIN_TICKS", "Visibility", "format_visibility", "trace_visibility",
-           "visibility_of_log"]
+__all__ = ["BANDS", "MIN_TICKS", "Visibility", "format_visibility", "leaky_motor_counts",
+           "motor_electrodes", "trace_visibility", "visibility_of_log"]
 
 #: Vertical bands of the court, as the place code's electrodes (shared/PROTOCOL.md); a tick's
 #: band is `dishbrain.encoding.PlaceCodeEncoder.slots` of the ball's height.
@@ -71,6 +71,32 @@ class Visibility:
         return float(np.nanstd(self.geometry) / np.nanmean(self.common))
 
 
+def motor_electrodes(meta: dict) -> tuple[list[int], list[int]]:
+    """The up and the down electrodes of a culture trace's layout (its header's ``array``)."""
+    array = meta["array"]
+    return (sorted({e for region in array["motor_up"] for e in region}),
+            sorted({e for region in array["motor_down"] for e in region}))
+
+
+def leaky_motor_counts(meta: dict, trace: np.ndarray, tau_ms: float
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """U and D per tick: the spikes recorded on the up and the down electrodes, each a leaky sum
+    with time constant ``tau_ms`` of the ticks *before* the tick (what a decision there could
+    know; at the contrast readout's smoothing, exactly its counts)."""
+    from scipy.signal import lfilter
+
+    up, down = motor_electrodes(meta)
+    counts = np.asarray(trace["counts"], dtype=float)
+    keep = float(np.exp(-float(meta.get("tick_ms", 10.0)) / tau_ms))
+
+    def leaky_before(raw: np.ndarray) -> np.ndarray:
+        # y_t = keep * y_{t-1} + raw_t, read one tick later: what the decision at t could know.
+        y = lfilter([1.0], [1.0, -keep], raw)
+        return np.concatenate([[0.0], y[:-1]])
+
+    return leaky_before(counts[:, up].sum(axis=1)), leaky_before(counts[:, down].sum(axis=1))
+
+
 def trace_visibility(meta: dict, trace: np.ndarray, tau_ms: float, source: str = "",
                      skip_after_train_ms: float = 100.0) -> Visibility:
     """`Visibility` of one session's trace (``dishbrain.logs.read_trace``) at ``tau_ms``."""
@@ -88,18 +114,8 @@ def trace_visibility(meta: dict, trace: np.ndarray, tau_ms: float, source: str =
                          "player's trace is needed: dishbrain play --agent culture --trace)")
     tick = float(meta.get("tick_ms", 10.0))
     height = float(meta.get("env_config", {}).get("court_height", 600.0))
-    up = sorted({e for region in array["motor_up"] for e in region})
-    down = sorted({e for region in array["motor_down"] for e in region})
-    counts = np.asarray(trace["counts"], dtype=float)
     keep = float(np.exp(-tick / tau_ms))
-
-    def leaky_before(raw: np.ndarray) -> np.ndarray:
-        # y_t = keep * y_{t-1} + raw_t, read one tick later: what the decision at t could know.
-        y = lfilter([1.0], [1.0, -keep], raw)
-        return np.concatenate([[0.0], y[:-1]])
-
-    U = leaky_before(counts[:, up].sum(axis=1))
-    D = leaky_before(counts[:, down].sum(axis=1))
+    U, D = leaky_motor_counts(meta, trace, tau_ms)
     action = np.asarray(trace["action"])
     move = np.where(action == ACTION_UP, 1.0, np.where(action == ACTION_DOWN, -1.0, 0.0))
     p = lfilter([1.0 - keep], [1.0, -keep], move)

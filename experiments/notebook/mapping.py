@@ -83,12 +83,17 @@ def _mea_of(z):
     return MEA(MEAConfig(**json.loads(bytes(z["meta_json"]).decode())["mea_config"]))
 
 
-def weight_report(path: Path, layout: str) -> None:
+def _saved_ee(path: Path, layout: str):
+    """A saved culture's E->E (pre, post, initial w, current w), its groups (`_groups`: sensory
+    masks per band, up, down) and its neurons' positions."""
     with np.load(path) as f:
         z = {k: f[k] for k in f.files}
-    pre, post, w0, w1 = _ee_arrays(z)
-    sens, up, down = _groups(_mea_of(z), z["structure::positions_um"],
-                             z["structure::is_excitatory"], layout)
+    pos = z["structure::positions_um"]
+    return _ee_arrays(z), _groups(_mea_of(z), pos, z["structure::is_excitatory"], layout), pos
+
+
+def weight_report(path: Path, layout: str) -> None:
+    (pre, post, w0, w1), (sens, up, down), _ = _saved_ee(path, layout)
     print(f"E->E weights: mean {w0.mean():.4f} -> {w1.mean():.4f}; "
           f"at 0: {np.mean(w1 <= 1e-9):.3f}, at max: {np.mean(w1 >= w1.max() - 1e-9):.3f}")
     cells = []
@@ -208,13 +213,13 @@ def coactivity(log: str) -> dict[str, float]:
     that fall in burst ticks (ticks whose dish-wide count exceeds 5x the median non-empty
     tick's, as entry 28d)."""
     from dishbrain.logs import read_trace
+    from dishbrain.visibility import motor_electrodes
     meta, trace = read_trace(log)
     counts = np.asarray(trace["counts"], dtype=float)
     tick = float(meta.get("tick_ms", 10.0))
     array = meta["array"]
     regions = [sorted(r) for r in array["motor_up"]] + [sorted(r) for r in array["motor_down"]]
-    up = sorted({e for r in array["motor_up"] for e in r})
-    down = sorted({e for r in array["motor_down"] for e in r})
+    up, down = motor_electrodes(meta)
 
     def binned(x: np.ndarray, ms: float) -> np.ndarray:
         k = max(1, int(round(ms / tick)))
@@ -270,11 +275,7 @@ def direct_index(path: Path, layout: str = "dishbrain") -> tuple[float, np.ndarr
     (entry 26k, post hoc): per band k, log(sum of w onto up / at the start) - log(the same onto
     down); the index is the mean over the top four bands minus the mean over the bottom four
     (> 0: the top bands' synapses gained onto up relative to down, the bottom bands' onto down)."""
-    with np.load(path) as f:
-        z = {k: f[k] for k in f.files}
-    pre, post, w0, w1 = _ee_arrays(z)
-    sens, up, down = _groups(_mea_of(z), z["structure::positions_um"],
-                             z["structure::is_excitatory"], layout)
+    (pre, post, w0, w1), (sens, up, down), _ = _saved_ee(path, layout)
     per_band = np.full(BANDS, np.nan)
     for k, s in enumerate(sens):
         su, sd = s[pre] & up[post], s[pre] & down[post]
@@ -324,21 +325,11 @@ def train_coactivity(log: str, tau_ms: float = 100.0) -> tuple[float, int]:
     trace: sum over trains of s(k) (U - D) / sum of (U + D) / 2, U and D the leaky counts of
     `dishbrain.visibility` (what the decision at the tick could know), s(k) +1 for the ball in
     the top four bands, -1 in the bottom four. Returns (that ratio, the number of trains)."""
-    from scipy.signal import lfilter
-
     from dishbrain.encoding import PlaceCodeEncoder
     from dishbrain.logs import FEEDBACK_CODES, read_trace
+    from dishbrain.visibility import leaky_motor_counts
     meta, trace = read_trace(log)
-    array = meta["array"]
-    up = sorted({e for region in array["motor_up"] for e in region})
-    down = sorted({e for region in array["motor_down"] for e in region})
-    counts = np.asarray(trace["counts"], dtype=float)
-    keep = float(np.exp(-float(meta.get("tick_ms", 10.0)) / tau_ms))
-
-    def leaky_before(raw):
-        return np.concatenate([[0.0], lfilter([1.0], [1.0, -keep], raw)[:-1]])
-
-    U, D = leaky_before(counts[:, up].sum(axis=1)), leaky_before(counts[:, down].sum(axis=1))
+    U, D = leaky_motor_counts(meta, trace, tau_ms)
     height = float(meta.get("env_config", {}).get("court_height", 600.0))
     band = PlaceCodeEncoder(BANDS).slots(np.asarray(trace["ball_y"]) / height)
     trains = np.flatnonzero((np.asarray(trace["feedback"]) == FEEDBACK_CODES["predictable"])
@@ -371,11 +362,7 @@ def inputs_index(path: Path, layout: str = "dishbrain") -> float:
     tracking map (entry 31f, post hoc; the grip's ``motor-inputs`` edit as a measure): for the up
     region log(sum of w from the top half of the dish / at the start) - log(the same from the
     bottom half), plus the mirror for the down region (> 0: towards tracking)."""
-    with np.load(path) as f:
-        z = {k: f[k] for k in f.files}
-    pre, post, w0, w1 = _ee_arrays(z)
-    pos = z["structure::positions_um"]
-    _, up, down = _groups(_mea_of(z), pos, z["structure::is_excitatory"], layout)
+    (pre, post, w0, w1), (_, up, down), pos = _saved_ee(path, layout)
     top = pos[:, 1] < np.median(pos[:, 1])   # y grows downward
 
     def log_gain(sel):
