@@ -409,6 +409,102 @@ def cmd_follow(a) -> None:
               f"{max(values):+.2f}")
 
 
+def trigger_table(stem: str, thetas, tau_ms: float, window_ms: float, layout: str) -> dict:
+    """Entry 32's pre-gate for one session (``play --spikes``): would a capture triggered in the
+    postsynaptic neuron fire on the trains and not on the network's bursts?
+
+    For each excitatory neuron the layout's up or down electrodes record (the motor neurons),
+    its fast trace hf (+1 per spike, decay tau_ms, the spike itself counted, as the model's hf)
+    at each of its spikes; a trigger episode starts at a spike with hf >= theta whose previous
+    spike had hf < theta (a capture clears the tags, so one capture per episode). Predictable
+    trains: the ticks whose feedback code is "predictable" (shaping trains and hits' trains);
+    an episode is on a train when it starts within window_ms after the train's start. The spike
+    file's clock is aligned to the trace's ticks by the lag that best correlates the recorded
+    motor spikes per tick with the trace's motor-electrode counts (reported)."""
+    from dishbrain.culture import SPIKE_RECORD_DTYPE
+    from dishbrain.logs import FEEDBACK_CODES, read_trace
+    from dishbrain.visibility import motor_electrodes
+    meta, trace = read_trace(f"{stem}.jsonl")
+    tick = float(meta["tick_ms"])
+    (_, _, _, _), (_, up, down), _ = _saved_ee(Path(f"{stem}.npz"), layout)
+    motor = up | down
+    rec = np.fromfile(f"{stem}.spikes.bin", dtype=SPIKE_RECORD_DTYPE)
+    keep = motor[rec["neuron"]]
+    t, i = rec["t_ms"][keep], rec["neuron"][keep]
+    n_ticks = len(trace)
+    ue, de = motor_electrodes(meta)
+    counts = np.asarray(trace["counts"])[:, ue + de].sum(1).astype(float)
+    best = (-2.0, 0)
+    bins = np.floor(t / tick).astype(int)
+    for lag in range(-200, 201):   # ticks
+        b = bins - lag
+        h = np.bincount(b[(b >= 0) & (b < n_ticks)], minlength=n_ticks)
+        r = np.corrcoef(h, counts)[0, 1]
+        best = max(best, (r, lag))
+    r_align, lag = best
+    t = t - lag * tick
+    order = np.lexsort((t, i))
+    ts, ns = t[order], i[order]
+    hf = np.ones(ts.size)
+    same = np.r_[False, ns[1:] == ns[:-1]]
+    decay = np.exp(-np.maximum(np.diff(ts, prepend=0.0), 0.0) / tau_ms)
+    for k in np.flatnonzero(same):
+        hf[k] = hf[k - 1] * decay[k] + 1.0
+    prev = np.where(same, np.r_[0.0, hf[:-1]] * decay, 0.0)  # the trace just before the spike
+    fb = np.asarray(trace["feedback"])
+    trains = np.flatnonzero(fb == FEEDBACK_CODES["predictable"]) * tick
+    misses = np.flatnonzero(fb == FEEDBACK_CODES["unpredictable"]) * tick
+    pos = np.searchsorted(trains, ts, side="right") - 1
+    on_train = (pos >= 0) & (ts - trains[np.maximum(pos, 0)] < window_ms)
+    mpos = np.searchsorted(misses, ts, side="right") - 1
+    on_miss = (mpos >= 0) & (ts - misses[np.maximum(mpos, 0)] < 4000.0) & ~on_train
+    minutes = n_ticks * tick / 60000.0
+    n_motor = int(motor.sum())
+    out = {"lag_ticks": lag, "r_align": r_align, "n_motor": n_motor, "trains": trains.size,
+           "rate_hz": ts.size / n_motor / (minutes * 60.0), "rows": []}
+    for theta in thetas:
+        start = (hf >= theta) & (prev < theta)
+        on = start & on_train
+        reached = np.zeros(trains.size)
+        for k in range(trains.size):   # fraction of motor neurons with an episode on train k
+            sel = on & (pos == k)
+            reached[k] = np.unique(ns[sel]).size / n_motor
+        off = start & ~on_train
+        out["rows"].append({
+            "theta": theta, "episodes": int(start.sum()),
+            "selectivity": float(on.sum() / max(start.sum(), 1)),
+            "reach": float(reached.mean()) if trains.size else float("nan"),
+            "off_per_neuron_min": float(off.sum() / n_motor / minutes),
+            "miss_share": float((start & on_miss).sum() / max(start.sum(), 1))})
+    return out
+
+
+def cmd_trigger(a) -> None:
+    """Entry 32's pre-gate table over sessions (`trigger_table`), per theta the median over
+    sessions and the range."""
+    rows = {}
+    for stem in a.stems:
+        stem = stem.removesuffix(".jsonl")
+        r = trigger_table(stem, a.theta, a.tau_ms, a.window_ms, a.layout)
+        print(f"{Path(stem).name}: {r['n_motor']} motor neurons at {r['rate_hz']:.2f} Hz, "
+              f"{r['trains']} trains, spikes aligned to the trace at lag {r['lag_ticks']} ticks "
+              f"(r {r['r_align']:.2f})")
+        for row in r["rows"]:
+            rows.setdefault(row["theta"], []).append(row)
+    print(f"\ntau {a.tau_ms:g} ms, window {a.window_ms:g} ms after each train's start; median "
+          f"over {len(a.stems)} sessions [range]\n"
+          "| theta | episodes per session | on trains (selectivity) | motor neurons reached "
+          "per train | off-train episodes per neuron per min | of them in misses' 4 s |\n"
+          "|---|---|---|---|---|---|")
+    for theta, rs in rows.items():
+        def cell(key, fmt):
+            v = np.array([r[key] for r in rs], float)
+            return f"{np.median(v):{fmt}} [{v.min():{fmt}}-{v.max():{fmt}}]"
+        print(f"| {theta:g} | {cell('episodes', '.0f')} | {cell('selectivity', '.2f')} | "
+              f"{cell('reach', '.3f')} | {cell('off_per_neuron_min', '.2f')} | "
+              f"{cell('miss_share', '.2f')} |")
+
+
 def cmd_shake(a) -> None:
     """Entry 28's table: per seed and condition, the direct weights' displacement (rms over
     bands), the map's mean |change| between quarters and the misses; then the paired tests."""
@@ -610,6 +706,9 @@ def cmd_play(a) -> None:
         decoder_config=json.loads(a.decoder) if a.decoder else None,
         mea_config=json.loads(a.mea) if a.mea and a.state_in is None else None,
         state_out=f"{stem}.npz", yoke_log=a.yoke_log or None)
+    if a.spikes:   # every spike of the session (entry 32), written as the binary runs
+        agent.culture._spike_file = Path(f"{stem}.spikes.bin")
+        agent.culture._spike_file.write_bytes(b"")
     if a.shaping_yoked and not (a.shaping > 0 and Path(a.shaping_yoked).exists()):
         raise SystemExit("mapping.py play: --shaping-yoked needs --shaping MS (and --shaping-lf, "
                          "--shaping-band as in the session it replays) and an existing "
@@ -833,6 +932,8 @@ def main() -> None:
                         "entry 24b; FILE.removed-eligible.npy)")
     q.add_argument("--yoke-log", default="", metavar="LOG",
                    help="with --condition yoked: the Stimulus session whose feedback is replayed")
+    q.add_argument("--spikes", action="store_true",
+                   help="also write every spike (t_ms, neuron) to DIR/TAG-seedS-COND.spikes.bin")
     q.add_argument("--tag", default="play")
     q.add_argument("--out", default="runs/notebook")
     q.set_defaults(run=cmd_play)
@@ -887,6 +988,16 @@ def main() -> None:
     q.add_argument("--seeds", type=int, nargs="+", default=list(range(100, 108)))
     q.add_argument("--layout", default="dishbrain")
     q.set_defaults(run=cmd_follow)
+
+    q = sub.add_parser("trigger", help="entry 32: would a postsynaptic capture trigger fire "
+                       "on the trains and not on the bursts?")
+    q.add_argument("stems", nargs="+", metavar="DIR/TAG-seedS-COND",
+                   help="sessions played with --spikes")
+    q.add_argument("--theta", type=float, nargs="+", default=[1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
+    q.add_argument("--tau-ms", type=float, default=100.0)
+    q.add_argument("--window-ms", type=float, default=200.0)
+    q.add_argument("--layout", default="dishbrain")
+    q.set_defaults(run=cmd_trigger)
 
     q = sub.add_parser("rewire")
     q.add_argument("src")
