@@ -267,3 +267,53 @@ def test_shake_reports_weight_displacement_map_changes_and_misses(mapping, monke
     out = capsys.readouterr().out
     assert f"| 4 | {np.log(3.0):.3f} / 0.500 / 7 | 0.000 / 0.000 / 3 |" in out
     assert f"stimulus - frozen, rms: {np.log(3.0):+.3f} (higher on 1 of 1" in out
+
+
+def test_trigger_counts_episodes_on_trains_and_aligns_the_spike_clock(mapping, tmp_path, capsys):
+    """Entry 32's pre-gate: a trigger episode starts where a motor neuron's fast trace first
+    reaches theta; its share on trains and the trains' reach come out as built, with the spike
+    file's clock two ticks off the trace's and recovered."""
+    from dishbrain.culture import SPIKE_RECORD_DTYPE
+    from dishbrain.logs import FEEDBACK_CODES, TraceWriter, trace_dtype, trace_meta
+
+    src, z, _, (_, up, down) = _saved_culture(mapping, tmp_path)
+    stem = tmp_path / "t-seed4-frozen"
+    Path(f"{stem}.npz").write_bytes(src.read_bytes())
+    motor = np.flatnonzero(up | down)
+    assert motor.size >= 12
+    n, tick, lag = 3000, 10.0, 2
+    train_ticks = np.arange(100, 2100, 200)
+    spikes = []
+    for j, k in enumerate(train_ticks):          # 3 motor neurons fire 4 spikes 5 ms apart
+        for m in motor[3 * (j % 3): 3 * (j % 3) + 3]:
+            spikes += [(k * tick + 20.0 + 5.0 * s, m) for s in range(4)]
+        for m in motor[9:12]:                    # a burst 1 s later: 2 spikes each, below 3
+            spikes += [((k + 100) * tick + 20.0 + 5.0 * s, m) for s in range(2)]
+    spikes += [(2500 * tick + 5.0 * s, motor[0]) for s in range(4)]   # one off-train episode
+    rec = np.array(sorted(spikes), dtype=SPIKE_RECORD_DTYPE)
+    trace = np.zeros(n, dtype=trace_dtype(3))
+    trace["in_play"] = 1
+    trace["feedback"][train_ticks] = FEEDBACK_CODES["predictable"]
+    np.add.at(trace["counts"][:, 1], (rec["t_ms"] // tick).astype(int), 1)
+    rec["t_ms"] += lag * tick                    # the culture's clock two ticks ahead
+    rec.tofile(f"{stem}.spikes.bin")
+    Path(f"{stem}.jsonl").write_text('{"kind": "header"}\n')
+    writer = TraceWriter(f"{stem}.jsonl", trace.dtype, trace_meta(
+        tick_ms=tick, env_config={"court_height": 600.0}, player="culture", condition="frozen",
+        array={"name": "x", "positions_um": [[0, 0]] * 3, "sensory": [0], "motor_up": [[1]],
+               "motor_down": [[2]]}))
+    writer.append(trace)
+    writer.close()
+
+    r = mapping.trigger_table(str(stem), [1.0, 3.0, 5.0], 100.0, 200.0, "dishbrain")
+    assert r["lag_ticks"] == lag and r["trains"] == train_ticks.size
+    one, three, five = r["rows"]
+    # theta 1: each spike whose trace had decayed below 1 (5 ms on: 0.95), so the first two of
+    # every neuron's spikes in a train or a burst
+    assert one["episodes"] == 2 * (30 + 30 + 1)
+    assert one["selectivity"] == pytest.approx(60 / 122)
+    assert three["episodes"] == 31 and three["selectivity"] == pytest.approx(30 / 31)
+    assert three["reach"] == pytest.approx(3 / motor.size)
+    assert five["episodes"] == 0 and five["selectivity"] == 0.0
+    minutes = n * tick / 60000.0
+    assert three["off_per_neuron_min"] == pytest.approx(1 / motor.size / minutes)

@@ -1,6 +1,7 @@
 """Lab-notebook probes of the culture's sensorimotor mapping (docs/learning.md, entries 4-6, 11-12).
 
-Where does the paddle's behaviour come from, and can plasticity reach it? Five subcommands:
+Where does the paddle's behaviour come from, and can plasticity reach it? Subcommands (all of
+them in ``--help``):
 
     python experiments/notebook/mapping.py play --seed 0 --minutes 5 [--layout vertical]
         [--culture JSON] [--decoder JSON] [--condition stimulus] [--state-in FILE]
@@ -31,6 +32,10 @@ top four bands) to the maximum and onto the wrong ones to 0 (``direct-anti``: th
 ``motor-inputs`` doubles every E->E input of up-region neurons from the top half of the dish and
 zeroes those from the bottom half (mirrored for down-region neurons); ``shuffle`` permutes all
 E->E weights. Play the result with ``play --state-in DST``.
+
+``play --spikes`` also writes every spike of the session (DIR/TAG-seedS-COND.spikes.bin), and
+``trigger DIR/TAG-seedS-COND ...`` reads it (entry 32): how often the motor neurons' own fast
+trace reaches a threshold on a feedback train and off it.
 
 ``probe`` stimulates a fresh culture open-loop as the feedback does (8 hits, 3 misses) and prints
 each neuron group's spike-count trace maxima (tau 30 and 100 ms) after hits, misses and in a
@@ -454,10 +459,15 @@ def trigger_table(stem: str, thetas, tau_ms: float, window_ms: float, layout: st
     fb = np.asarray(trace["feedback"])
     trains = np.flatnonzero(fb == FEEDBACK_CODES["predictable"]) * tick
     misses = np.flatnonzero(fb == FEEDBACK_CODES["unpredictable"]) * tick
-    pos = np.searchsorted(trains, ts, side="right") - 1
-    on_train = (pos >= 0) & (ts - trains[np.maximum(pos, 0)] < window_ms)
-    mpos = np.searchsorted(misses, ts, side="right") - 1
-    on_miss = (mpos >= 0) & (ts - misses[np.maximum(mpos, 0)] < 4000.0) & ~on_train
+
+    def after(starts, span_ms):   # (index of the last start at or before each spike, within?)
+        k = np.searchsorted(starts, ts, side="right") - 1
+        if not starts.size:
+            return k, np.zeros(ts.size, bool)
+        return k, (k >= 0) & (ts - starts[np.maximum(k, 0)] < span_ms)
+
+    pos, on_train = after(trains, window_ms)
+    on_miss = after(misses, 4000.0)[1] & ~on_train
     minutes = n_ticks * tick / 60000.0
     n_motor = int(motor.sum())
     out = {"lag_ticks": lag, "r_align": r_align, "n_motor": n_motor, "trains": trains.size,
@@ -497,7 +507,7 @@ def cmd_trigger(a) -> None:
           "per train | off-train episodes per neuron per min | of them in misses' 4 s |\n"
           "|---|---|---|---|---|---|")
     for theta, rs in rows.items():
-        def cell(key, fmt):
+        def cell(key, fmt, rs=rs):
             v = np.array([r[key] for r in rs], float)
             return f"{np.median(v):{fmt}} [{v.min():{fmt}}-{v.max():{fmt}}]"
         print(f"| {theta:g} | {cell('episodes', '.0f')} | {cell('selectivity', '.2f')} | "
