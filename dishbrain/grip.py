@@ -31,6 +31,24 @@ paddle goes where the ball is); and the ARL (hits per rally) of the session. The
 (means over seeds): the share of the readout's span that the weights command. Issue 17's gate:
 ARL >= 1.5 towards and <= 0.6 against (means over 8 seeds, 5-minute sessions).
 
+Grip reads the weights' reach at its extremes; a learning rule moves them part of the way.
+``dose`` D > 0 (``--dose``) adds two arms per seed that measure the slope in between on the
+direct route, the synapses every presynaptically triggered capture rule writes
+(docs/learning.md, entries 31f and 33):
+
+- ``dose-toward``: every E->E synapse from a band's sensory neurons onto the right side's motor
+  neurons scaled by e^(D/2) (capped at the maximum), onto the wrong side's by e^(-D/2);
+- ``dose-against``: the same mirrored.
+
+Each arm's *direct index* is the realised move (entry 26l's index, the cap included): per band
+log(summed weight onto up / before) - log(the same onto down), the top four bands' mean minus
+the bottom four's; about +2D and -2D. Then
+
+    sensitivity = (map_dose_toward - map_dose_against) / (index_dose_toward - index_dose_against)
+
+(means over seeds): how far the map moves per unit of the direct route's index, so a rule that
+must move the map by m needs to move the index by about m / sensitivity.
+
 Run folder (``--out DIR``; results are written as each session ends, a rerun resumes)::
 
     DIR/grip-config.json                  what was asked (a rerun must ask the same)
@@ -58,6 +76,8 @@ import numpy as np
 from envs.config import Config, check_choice, check_int, check_number
 
 ARMS = ("toward", "against", "vertical", "mirrored")
+#: The arms a dose > 0 adds (module notes).
+DOSE_ARMS = ("dose-toward", "dose-against")
 EDITS = ("direct", "motor-inputs", "both")
 #: The readout arms' layouts (dishbrain/mea.py MOTOR_LAYOUTS).
 VERTICAL_LAYOUTS = {"vertical": "vertical", "mirrored": "vertical_mirrored"}
@@ -78,6 +98,9 @@ class GripConfig(Config):
     minutes: float = 5.0                  # game time of each session (issue 17: 5 minutes)
     edit: str = "both"                    # the weight edit of the toward / against arms
     condition: str = "stimulus"           # the feedback condition every arm plays
+    #: > 0: the two graded direct-route arms (module notes), each band's right / wrong ratio
+    #: scaled by e^dose; 0: none.
+    dose: float = 0.0
     #: Options of the culture player (n_neurons, layout, culture_config, decoder_config, ...).
     player_options: dict = field(default_factory=dict)
     #: PongConfig field overrides.
@@ -93,6 +116,8 @@ class GripConfig(Config):
             raise ValueError(f"GripConfig.seeds must not repeat a seed, got {list(self.seeds)}")
         check_number(self, "minutes", self.minutes, lo=0, lo_open=True)
         check_choice(self, "edit", self.edit, EDITS)
+        if self.dose != 0:
+            check_number(self, "dose", self.dose, lo=0, hi=10, lo_open=True)
         from dishbrain.feedback import FEEDBACK_RULES
         check_choice(self, "condition", self.condition, tuple(FEEDBACK_RULES))
         for name in ("player_options", "game"):
@@ -104,10 +129,19 @@ class GripConfig(Config):
             raise ValueError(f"GripConfig.player_options must not set {taken}: grip sets "
                              f"{list(GRIP_SET_OPTIONS)} itself")
 
+    @property
+    def arms(self) -> tuple[str, ...]:
+        """The arms every seed plays."""
+        return ARMS + DOSE_ARMS if self.dose > 0 else ARMS
+
     def identity(self) -> dict:
-        """Everything that decides a session's result (the seeds list aside)."""
-        return {"minutes": self.minutes, "edit": self.edit, "condition": self.condition,
-                "player_options": self.player_options, "game": self.game}
+        """Everything that decides a session's result (the seeds list aside); a run without a
+        dose keeps the identity it had before doses existed."""
+        out = {"minutes": self.minutes, "edit": self.edit, "condition": self.condition,
+               "player_options": self.player_options, "game": self.game}
+        if self.dose > 0:
+            out["dose"] = self.dose
+        return out
 
 
 def check_config(config: GripConfig) -> None:
@@ -175,9 +209,45 @@ def edit_weights(w: np.ndarray, pre: np.ndarray, post: np.ndarray, positions_um:
     return w
 
 
-def edit_saved_culture(src: Path, dst: Path, layout: str, edit: str, toward: bool) -> int:
-    """Write `src` (a saved culture) to `dst` with its E->E weights edited; returns how many
-    synapses changed."""
+def dose_weights(w: np.ndarray, pre: np.ndarray, post: np.ndarray, groups, w_max: float,
+                 dose: float, toward: bool) -> np.ndarray:
+    """The direct route scaled (module notes): each band's E->E synapses onto the right side's
+    motor neurons x e^(dose/2), capped at `w_max`, onto the wrong side's x e^(-dose/2); the
+    mirror image with ``toward=False``. Returns a new array."""
+    sens, up, down = groups
+    w = np.array(w, dtype=float, copy=True)
+    for k, s in enumerate(sens):
+        right, wrong = (up, down) if (k < len(sens) // 2) == toward else (down, up)
+        w[s[pre] & right[post]] = np.minimum(w[s[pre] & right[post]] * math.exp(dose / 2), w_max)
+        w[s[pre] & wrong[post]] *= math.exp(-dose / 2)
+    return w
+
+
+def direct_index(w0: np.ndarray, w1: np.ndarray, pre: np.ndarray, post: np.ndarray,
+                 groups) -> float:
+    """How far the direct route moved from `w0` to `w1` towards the tracking map
+    (docs/learning.md, entry 26l): per band log(summed weight onto up, w1 / w0) - log(the same
+    onto down); the top half of the bands' mean minus the bottom half's. NaN where no band of a
+    half has synapses onto both sides."""
+    sens, up, down = groups
+    per_band = np.full(len(sens), np.nan)
+    for k, s in enumerate(sens):
+        su, sd = s[pre] & up[post], s[pre] & down[post]
+        if w0[su].sum() > 0 and w0[sd].sum() > 0 and w1[su].sum() > 0 and w1[sd].sum() > 0:
+            per_band[k] = (math.log(w1[su].sum() / w0[su].sum())
+                           - math.log(w1[sd].sum() / w0[sd].sum()))
+    half = len(sens) // 2
+    top, bottom = per_band[:half], per_band[half:]
+    if not (np.isfinite(top).any() and np.isfinite(bottom).any()):
+        return math.nan
+    return float(np.nanmean(top) - np.nanmean(bottom))
+
+
+def edit_saved_culture(src: Path, dst: Path, layout: str, edit: str, toward: bool,
+                       dose: float = 0.0) -> tuple[int, float]:
+    """Write `src` (a saved culture) to `dst` with its E->E weights edited (with ``dose`` > 0
+    the graded direct-route edit, `dose_weights`, instead of `edit`); returns how many synapses
+    changed and the direct route's index of the change (`direct_index`)."""
     from dishbrain.mea import MEA, MEAConfig
 
     with np.load(src, allow_pickle=False) as f:
@@ -193,12 +263,15 @@ def edit_saved_culture(src: Path, dst: Path, layout: str, edit: str, toward: boo
     w = z[_W_KEY]
     if w.shape != pre.shape:
         raise ValueError(f"{src}: {w.size} E->E weights for {pre.size} E->E synapses")
-    new = edit_weights(w, pre, post, positions, groups, float(meta["config"]["g_ee_max_per_ms"]),
-                       edit, toward)
+    w_max = float(meta["config"]["g_ee_max_per_ms"])
+    new = (dose_weights(w, pre, post, groups, w_max, dose, toward) if dose > 0
+           else edit_weights(w, pre, post, positions, groups, w_max, edit, toward))
     z[_W_KEY] = new
     with open(dst, "wb") as f:
         np.savez(f, **z)
-    return int(np.count_nonzero(new != w))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        index = direct_index(w, new, pre, post, groups)
+    return int(np.count_nonzero(new != w)), index
 
 
 # ---------------------------------------------------------------------------------------------
@@ -263,10 +336,10 @@ def play_arm(config: GripConfig, seed: int, arm: str, run_dir: Path) -> dict[str
     from dishbrain.session import play_session
     from envs.pong import PongConfig
 
-    if arm not in ARMS:
-        raise ValueError(f"arm must be one of {ARMS}, got {arm!r}")
+    if arm not in config.arms:
+        raise ValueError(f"arm must be one of {config.arms}, got {arm!r}")
     start = time.perf_counter()
-    changed = 0
+    changed, index = 0, 0.0
     if arm in VERTICAL_LAYOUTS:
         agent = _player(config, seed, VERTICAL_LAYOUTS[arm])
     else:
@@ -276,7 +349,10 @@ def play_arm(config: GripConfig, seed: int, arm: str, run_dir: Path) -> dict[str
             src, dst = Path(tmp) / "fresh.npz", Path(tmp) / "edited.npz"
             fresh.culture.save(src)
             del fresh
-            changed = edit_saved_culture(src, dst, layout, config.edit, arm == "toward")
+            dosed = arm in DOSE_ARMS
+            changed, index = edit_saved_culture(
+                src, dst, layout, config.edit, arm in ("toward", "dose-toward"),
+                config.dose if dosed else 0.0)
             # A loaded culture keeps its own configuration: only the readout's options remain.
             options = {k: v for k, v in config.player_options.items()
                        if k not in ("n_neurons", "culture_config", "mea_config")}
@@ -292,7 +368,8 @@ def play_arm(config: GripConfig, seed: int, arm: str, run_dir: Path) -> dict[str
     result = {"seed": seed, "arm": arm, "layout": agent.decoder.layout,
               **push_map(store["ball_y"], store["in_play"], store["push"]),
               "arl": m.arl, "rallies": m.rallies, "hits": m.hits, "aces_pct": m.aces_pct,
-              "synapses_edited": changed, "rate_hz": agent.culture.firing_rate_hz(),
+              "synapses_edited": changed, "direct_index": index,
+              "rate_hz": agent.culture.firing_rate_hz(),
               "wall_s": round(time.perf_counter() - start, 2)}
     agent.close()
     path = _arm_path(run_dir, seed, arm)
@@ -344,17 +421,40 @@ def grip_ratio(map_toward: float, map_against: float, map_vertical: float,
     return (map_toward - map_against) / span
 
 
+def sensitivity(map_toward: float, map_against: float, index_toward: float,
+                index_against: float) -> float:
+    """(map_dose_toward - map_dose_against) / (index_toward - index_against): the map's move
+    per unit of the direct route's index; NaN if the indices do not differ."""
+    span = index_toward - index_against
+    if not math.isfinite(span) or span == 0:
+        return math.nan
+    return (map_toward - map_against) / span
+
+
+def _key(arm: str) -> str:
+    """An arm's name in grip.json's keys (``dose-toward`` -> ``dose_toward``)."""
+    return arm.replace("-", "_")
+
+
 def summarize(results: list[dict], config: GripConfig) -> dict[str, Any]:
-    """grip.json's content from the arms' results (every seed with all four arms)."""
+    """grip.json's content from the arms' results (every seed with all of its arms)."""
     by = {(r["seed"], r["arm"]): r for r in results}
-    seeds = [s for s in config.seeds if all((s, a) in by for a in ARMS)]
+    arms = config.arms
+    seeds = [s for s in config.seeds if all((s, a) in by for a in arms)]
     out: dict[str, Any] = {"seeds": seeds, "n": len(seeds), "minutes": config.minutes,
                            "edit": config.edit, "condition": config.condition,
                            "player_options": config.player_options, "game": config.game}
-    for arm in ARMS:
+    for arm in arms:
         for key in ("map", "arl"):
             mean, sem = _mean_sem([_number(by[(s, arm)][key]) for s in seeds])
-            out[f"{key}_{arm}"], out[f"{key}_{arm}_sem"] = mean, sem
+            out[f"{key}_{_key(arm)}"], out[f"{key}_{_key(arm)}_sem"] = mean, sem
+    if config.dose > 0:
+        out["dose"] = config.dose
+        for arm in DOSE_ARMS:
+            out[f"index_{_key(arm)}"] = _mean_sem(
+                [_number(by[(s, arm)].get("direct_index")) for s in seeds])[0]
+        out["sensitivity"] = sensitivity(out["map_dose_toward"], out["map_dose_against"],
+                                         out["index_dose_toward"], out["index_dose_against"])
     out["grip"] = grip_ratio(out["map_toward"], out["map_against"], out["map_vertical"],
                              out["map_mirrored"])
     out["gate"] = {"arl_toward_min": GATE_ARL_TOWARD, "arl_against_max": GATE_ARL_AGAINST,
@@ -364,12 +464,20 @@ def summarize(results: list[dict], config: GripConfig) -> dict[str, Any]:
     per_seed = []
     for s in seeds:
         row: dict[str, Any] = {"seed": s}
-        for arm in ARMS:
-            r = by[(s, arm)]
-            row.update({f"map_{arm}": r["map"], f"arl_{arm}": r["arl"],
-                        f"per_band_{arm}": r["per_band"], f"up_frac_{arm}": r["up_frac"]})
+        for arm in arms:
+            r, k = by[(s, arm)], _key(arm)
+            row.update({f"map_{k}": r["map"], f"arl_{k}": r["arl"],
+                        f"per_band_{k}": r["per_band"], f"up_frac_{k}": r["up_frac"]})
+            if arm in DOSE_ARMS:
+                row[f"index_{k}"] = r.get("direct_index")
         row["grip"] = grip_ratio(*(_number(row[f"map_{a}"]) for a in ARMS))
+        if config.dose > 0:
+            row["sensitivity"] = sensitivity(
+                *(_number(row[f"map_{_key(a)}"]) for a in DOSE_ARMS),
+                *(_number(row[f"index_{_key(a)}"]) for a in DOSE_ARMS))
         per_seed.append(row)
+    if config.dose > 0:   # the per-seed ratios' spread (the ratio itself is of the means)
+        out["sensitivity_sem"] = _mean_sem([_number(r["sensitivity"]) for r in per_seed])[1]
     out["per_seed"] = per_seed
     return _jsonable(out)
 
@@ -381,6 +489,7 @@ def format_table(summary: dict) -> str:
             else format(v, spec)
 
     w = 16
+    dosed = summary.get("dose") is not None
     head = ("seed    " + "".join(f"{'map ' + a:>{w}}" for a in ARMS)
             + "".join(f"{'ARL ' + a:>{w}}" for a in ARMS) + f"{'grip':>8}")
     lines = [head]
@@ -402,6 +511,26 @@ def format_table(summary: dict) -> str:
                  f"{gate['arl_against_max']}, 8+ seeds, 5+ min): "
                  f"{'met' if gate['met'] else 'not met'} (ARL toward "
                  f"{f(summary['arl_toward'], '.2f')}, against {f(summary['arl_against'], '.2f')})")
+    if dosed:
+        lines.append("")
+        lines.append(f"dose {summary['dose']:g} (the direct route's right / wrong ratio x "
+                     f"e^{summary['dose']:g} per band)")
+        lines.append("seed    " + "".join(f"{h:>{w}}" for h in (
+            "map dose-toward", "map dose-against", "index toward", "index against",
+            "sensitivity")))
+        for row in summary["per_seed"]:
+            lines.append(f"{row['seed']:<8}" + "".join(f"{f(row[k]):>{w}}" for k in (
+                "map_dose_toward", "map_dose_against", "index_dose_toward",
+                "index_dose_against", "sensitivity")))
+        lines.append(f"{'mean':<8}{pm('map_dose_toward', '+.3f'):>{w}}"
+                     f"{pm('map_dose_against', '+.3f'):>{w}}"
+                     f"{f(summary['index_dose_toward']):>{w}}"
+                     f"{f(summary['index_dose_against']):>{w}}"
+                     f"{pm('sensitivity', '+.3f'):>{w}}")
+        lines.append("sensitivity = (map_dose_toward - map_dose_against) / (index_dose_toward - "
+                     f"index_dose_against) = {f(summary['sensitivity'])} map per unit of the "
+                     f"direct route's index (means over {summary['n']} seeds; ± the per-seed "
+                     "ratios' SEM)")
     return "\n".join(lines)
 
 
@@ -411,22 +540,26 @@ def plot(summary: dict, path: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.8))
-    x = np.arange(len(ARMS))
+    arms = ARMS + (DOSE_ARMS if summary.get("dose") is not None else ())
+    keys = [_key(a) for a in arms]
+    fig, axes = plt.subplots(1, 2, figsize=(9 + 2 * (len(arms) - 4), 3.8))
+    x = np.arange(len(arms))
+    colors = ["#3a7", "#c54", "#48c", "#999", "#9c8", "#e99"][:len(arms)]
     for ax, key, label in ((axes[0], "map", "map: top - bottom push"), (axes[1], "arl", "ARL")):
-        means = [_number(summary[f"{key}_{a}"]) for a in ARMS]
-        sems = [_number(summary[f"{key}_{a}_sem"]) for a in ARMS]
-        ax.bar(x, means, yerr=np.nan_to_num(sems), color=["#3a7", "#c54", "#48c", "#999"],
-               alpha=0.6, capsize=4)
+        means = [_number(summary[f"{key}_{a}"]) for a in keys]
+        sems = [_number(summary[f"{key}_{a}_sem"]) for a in keys]
+        ax.bar(x, means, yerr=np.nan_to_num(sems), color=colors, alpha=0.6, capsize=4)
         for row in summary["per_seed"]:
-            ax.plot(x, [_number(row[f"{key}_{a}"]) for a in ARMS], "k.-", lw=0.4, alpha=0.5)
-        ax.set_xticks(x, ARMS)
+            ax.plot(x, [_number(row[f"{key}_{a}"]) for a in keys], "k.-", lw=0.4, alpha=0.5)
+        ax.set_xticks(x, arms)
         ax.set_ylabel(label)
         ax.axhline(0, color="k", lw=0.5)
     for level in (GATE_ARL_TOWARD, GATE_ARL_AGAINST):
         axes[1].axhline(level, color="k", ls=":", lw=0.8)
+    dose = (f"; dose {summary['dose']:g}: sensitivity {_number(summary['sensitivity']):+.2f} "
+            "map per unit index" if summary.get("dose") is not None else "")
     fig.suptitle(f"grip = {_number(summary['grip']):+.2f} ({summary['n']} seeds, "
-                 f"{summary['minutes']:g} min, edit {summary['edit']})")
+                 f"{summary['minutes']:g} min, edit {summary['edit']}{dose})")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -467,7 +600,7 @@ def run_grip(config: GripConfig, run_dir: str | Path | None = None, workers: int
     _prepare(config, run_dir)
     results, todo = [], []
     for seed in config.seeds:
-        for arm in ARMS:
+        for arm in config.arms:
             path = _arm_path(run_dir, seed, arm)
             if path.exists():
                 results.append(json.loads(path.read_text(encoding="utf-8")))
@@ -526,7 +659,7 @@ def run_grip(config: GripConfig, run_dir: str | Path | None = None, workers: int
 def load_grip_toml(path: str | Path) -> dict[str, Any]:
     """GripConfig fields from a TOML file: its ``[culture]`` table (the player's options) and
     ``[game]`` table, as experiment configs write them, and an optional ``[grip]`` table
-    (seeds: a count or a list, first_seed, minutes, edit, condition). Other tables (an
+    (seeds: a count or a list, first_seed, minutes, edit, condition, dose). Other tables (an
     ``[experiment]``) are ignored, so an experiment preset serves as a grip config as it is."""
     import tomllib
 
@@ -548,7 +681,7 @@ def load_grip_toml(path: str | Path) -> dict[str, Any]:
     grip = data.get("grip", {})
     if not isinstance(grip, dict):
         raise ValueError(f"{path}: [grip] must be a table")
-    allowed = ("seeds", "first_seed", "minutes", "edit", "condition")
+    allowed = ("seeds", "first_seed", "minutes", "edit", "condition", "dose")
     unknown = sorted(set(grip) - set(allowed))
     if unknown:
         raise ValueError(f"{path}: unknown [grip] key(s) {unknown}; allowed: {list(allowed)}")
@@ -563,7 +696,7 @@ def load_grip_toml(path: str | Path) -> dict[str, Any]:
             fields["seeds"] = tuple(range(first, first + seeds))
     elif "first_seed" in grip:
         fields["seeds"] = tuple(range(first, first + 8))
-    for key in ("minutes", "edit", "condition"):
+    for key in ("minutes", "edit", "condition", "dose"):
         if key in grip:
             fields[key] = grip[key]
     return fields

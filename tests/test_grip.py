@@ -12,7 +12,10 @@ import pytest
 
 from dishbrain.grip import (
     ARMS,
+    DOSE_ARMS,
     GripConfig,
+    direct_index,
+    dose_weights,
     edit_weights,
     grip_ratio,
     load_grip_toml,
@@ -105,6 +108,8 @@ def test_summary_means_sems_and_the_grip_formula():
     ({"edit": "all"}, "GripConfig.edit must be one of"),
     ({"condition": "yoked-nope"}, "GripConfig.condition must be one of"),
     ({"player_options": {"seed": 3}}, "must not set \\['seed'\\]"),
+    ({"dose": -0.5}, "GripConfig.dose must be a finite number in \\(0, 10\\]"),
+    ({"dose": float("nan")}, "GripConfig.dose must be a finite number in \\(0, 10\\]"),
 ])
 def test_config_validation_names_the_field(fields, message):
     with pytest.raises(ValueError, match=message):
@@ -168,6 +173,7 @@ def _exit_code(argv) -> int:
     (["--minutes", "0"], "minutes must be a number > 0"),
     (["--seeds", "0"], "seeds must be a whole number >= 1"),
     (["--edit", "all"], "invalid choice"),
+    (["--dose", "0"], "dose must be a number > 0"),
     (["--seed-list", "1", "1"], "must not repeat a seed"),
     (["--layout", "diagonal"], "layout must be one of ['dishbrain', 'dishbrain_swapped'"),
 ])
@@ -250,3 +256,60 @@ def test_every_experiment_and_sweep_config_is_valid(path):
 
     sweep = load_sweep(path)
     assert sweep.sessions(Path("/nonexistent/out"))
+
+
+def test_dose_scales_the_direct_route_and_its_index_is_twice_the_dose():
+    """The graded edit: right side x e^(d/2), wrong x e^(-d/2), mirrored against; the index of
+    the move (entry 26l's) is +2d / -2d, less where the cap at the maximum bites."""
+    pre = np.array([0, 0, 2, 2, 1, 3])
+    post = np.array([4, 5, 4, 5, 0, 1])
+    w = np.full(6, 0.03)
+    d = 0.5
+    toward = dose_weights(w, pre, post, _groups(), 0.08, d, toward=True)
+    e = np.exp(d / 2)
+    np.testing.assert_allclose(toward, [0.03 * e, 0.03 / e, 0.03 / e, 0.03 * e, 0.03, 0.03])
+    against = dose_weights(w, pre, post, _groups(), 0.08, d, toward=False)
+    np.testing.assert_allclose(against, [0.03 / e, 0.03 * e, 0.03 * e, 0.03 / e, 0.03, 0.03])
+    assert direct_index(w, toward, pre, post, _groups()) == pytest.approx(2 * d)
+    assert direct_index(w, against, pre, post, _groups()) == pytest.approx(-2 * d)
+    assert direct_index(w, w, pre, post, _groups()) == pytest.approx(0.0)
+    capped = dose_weights(w, pre, post, _groups(), 0.035, d, toward=True)
+    assert capped[0] == 0.035 and direct_index(w, capped, pre, post, _groups()) == \
+        pytest.approx(2 * (np.log(0.035 / 0.03) + d / 2))
+    assert np.isnan(direct_index(w, np.zeros(6), pre, post, _groups()))   # nothing left
+
+
+def test_summary_with_a_dose_reports_the_sensitivity():
+    maps = {"toward": 0.5, "against": -0.1, "vertical": 1.0, "mirrored": -1.0,
+            "dose-toward": 0.3, "dose-against": 0.1}
+    results = []
+    for i, s in enumerate((3, 4)):
+        for a in ARMS + DOSE_ARMS:
+            r = _result(s, a, maps[a] + 0.1 * i, 1.0)
+            if a in DOSE_ARMS:
+                r["direct_index"] = (1.0 if a == "dose-toward" else -1.0) * (1 + i)
+            results.append(r)
+    out = summarize(results, GripConfig(seeds=(3, 4), dose=0.5))
+    assert out["dose"] == 0.5
+    assert out["index_dose_toward"] == pytest.approx(1.5)
+    assert out["index_dose_against"] == pytest.approx(-1.5)
+    assert out["sensitivity"] == pytest.approx((0.35 - 0.15) / 3.0)
+    assert [r["sensitivity"] for r in out["per_seed"]] == pytest.approx([0.1, 0.05])
+    assert out["sensitivity_sem"] == pytest.approx(0.025)
+    assert summarize(results, GripConfig(seeds=(3, 4)))["n"] == 2     # no dose: four arms
+    assert "sensitivity" not in summarize(results, GripConfig(seeds=(3, 4)))
+    assert GripConfig().identity() == {k: v for k, v in GripConfig(dose=1.0).identity().items()
+                                       if k != "dose"}
+
+
+@pytest.mark.slow
+def test_run_with_a_dose_plays_the_graded_arms(tmp_path):
+    config = GripConfig(seeds=(7,), minutes=0.05, player_options=TINY, dose=0.5)
+    out = run_grip(config, tmp_path, workers=1, progress=False)
+    arms = {a: json.loads((tmp_path / "arms" / f"seed7-{a}.json").read_text())
+            for a in ARMS + DOSE_ARMS}
+    assert arms["dose-toward"]["synapses_edited"] > 0
+    assert 0 < arms["dose-toward"]["direct_index"] <= 1.0 + 1e-9
+    assert -1.0 - 1e-9 <= arms["dose-against"]["direct_index"] < 0
+    assert arms["toward"]["direct_index"] != 0.0
+    assert "sensitivity" in out and out["dose"] == 0.5

@@ -71,7 +71,7 @@ def cmd_grip(args: argparse.Namespace) -> int:
         elif args.seeds is not None or args.first_seed is not None:
             first = args.first_seed if args.first_seed is not None else 0
             fields["seeds"] = tuple(range(first, first + (args.seeds or 8)))
-        for key in ("minutes", "edit", "condition"):
+        for key in ("minutes", "edit", "condition", "dose"):
             if getattr(args, key) is not None:
                 fields[key] = getattr(args, key)
         options = dict(fields.get("player_options", {}))
@@ -88,8 +88,9 @@ def cmd_grip(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     out = writable_dir(Path(args.out)) if args.out else None
-    print(f"grip: {len(config.seeds)} seeds x 4 arms x {config.minutes:g} min, edit "
-          f"{config.edit}, up to {args.workers} at a time" + (f" -> {out}" if out else ""))
+    print(f"grip: {len(config.seeds)} seeds x {len(config.arms)} arms x {config.minutes:g} "
+          f"min, edit {config.edit}, up to {args.workers} at a time"
+          + (f" -> {out}" if out else ""))
     try:
         summary = run_grip(config, out, workers=args.workers, progress=not args.quiet)
     except ValueError as exc:
@@ -179,6 +180,9 @@ def register(sub) -> None:
                    help="the weight edit of the toward/against arms (default both)")
     p.add_argument("--condition", choices=list(FEEDBACK_RULES), default=None,
                    help="feedback condition of every session (default stimulus)")
+    p.add_argument("--dose", type=positive_float("dose"), default=None,
+                   help="also two arms with the direct route's right / wrong ratio scaled by "
+                        "e^DOSE per band, and the map's sensitivity to it (default: none)")
     p.add_argument("--neurons", type=positive_int("neurons"), default=None)
     p.add_argument("--backend", choices=["auto", "standalone", "runtime"], default=None)
     p.add_argument("--layout", default=None, metavar="NAME",
