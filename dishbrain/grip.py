@@ -515,18 +515,19 @@ def format_table(summary: dict) -> str:
         lines.append("")
         lines.append(f"dose {summary['dose']:g} (the direct route's right / wrong ratio x "
                      f"e^{summary['dose']:g} per band)")
-        lines.append("seed    " + "".join(f"{h:>{w}}" for h in (
+        wd = 18
+        lines.append("seed    " + "".join(f"{h:>{wd}}" for h in (
             "map dose-toward", "map dose-against", "index toward", "index against",
             "sensitivity")))
         for row in summary["per_seed"]:
-            lines.append(f"{row['seed']:<8}" + "".join(f"{f(row[k]):>{w}}" for k in (
+            lines.append(f"{row['seed']:<8}" + "".join(f"{f(row[k]):>{wd}}" for k in (
                 "map_dose_toward", "map_dose_against", "index_dose_toward",
                 "index_dose_against", "sensitivity")))
-        lines.append(f"{'mean':<8}{pm('map_dose_toward', '+.3f'):>{w}}"
-                     f"{pm('map_dose_against', '+.3f'):>{w}}"
-                     f"{f(summary['index_dose_toward']):>{w}}"
-                     f"{f(summary['index_dose_against']):>{w}}"
-                     f"{pm('sensitivity', '+.3f'):>{w}}")
+        lines.append(f"{'mean':<8}{pm('map_dose_toward', '+.3f'):>{wd}}"
+                     f"{pm('map_dose_against', '+.3f'):>{wd}}"
+                     f"{f(summary['index_dose_toward']):>{wd}}"
+                     f"{f(summary['index_dose_against']):>{wd}}"
+                     f"{pm('sensitivity', '+.3f'):>{wd}}")
         lines.append("sensitivity = (map_dose_toward - map_dose_against) / (index_dose_toward - "
                      f"index_dose_against) = {f(summary['sensitivity'])} map per unit of the "
                      f"direct route's index (means over {summary['n']} seeds; ± the per-seed "

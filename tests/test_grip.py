@@ -296,6 +296,9 @@ def test_summary_with_a_dose_reports_the_sensitivity():
     assert out["sensitivity"] == pytest.approx((0.35 - 0.15) / 3.0)
     assert [r["sensitivity"] for r in out["per_seed"]] == pytest.approx([0.1, 0.05])
     assert out["sensitivity_sem"] == pytest.approx(0.025)
+    from dishbrain.grip import format_table
+    table = format_table(out)
+    assert "dose 0.5" in table and "= +0.067 map per unit of the direct route's index" in table
     assert summarize(results, GripConfig(seeds=(3, 4)))["n"] == 2     # no dose: four arms
     assert "sensitivity" not in summarize(results, GripConfig(seeds=(3, 4)))
     assert GripConfig().identity() == {k: v for k, v in GripConfig(dose=1.0).identity().items()
