@@ -52,9 +52,13 @@ def _closed_loop(culture, ms=2000.0):
                    capture_positive_only=True, tag_hf_max=2.0, output_normalization=True,
                    output_normalization_interval_ms=100.0),
     # Entry 31's slow inhibition (GABA_B beside GABA_A).
-    CONFIG.replace(gaba_b_ratio=1.0)],
+    CONFIG.replace(gaba_b_ratio=1.0),
+    # Entry 34's conditional covariance tags, gated, signed capture, with normalisation.
+    CONFIG.replace(stdp_tagging=True, capture_gain=200.0, tag_rule="conditional",
+                   tag_hf_max=5.0, tag_conditional_spikes=20.0, output_normalization=True,
+                   output_normalization_interval_ms=100.0)],
     ids=["stdp", "tagged-stdp", "issue-17-options", "covariance-tags", "normalisation",
-         "gaba-b"])
+         "gaba-b", "conditional-tags"])
 def test_same_seed_same_activity_as_runtime(config, tmp_path):
     a, b = Culture(config, seed=3), StandaloneCulture(config, seed=3)
     la, lb = _closed_loop(a), _closed_loop(b)

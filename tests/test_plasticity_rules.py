@@ -364,3 +364,52 @@ def test_normalisation_restores_each_neurons_output_sum_and_keeps_relative_weigh
     # Neurons whose outputs were not touched keep their weights.
     rest = ~np.isin(pre, [n1, n2])
     np.testing.assert_allclose(after[rest], start[rest], rtol=1e-9)
+
+
+CONDITIONAL = dataclasses.replace(QUIET, stdp_tagging=True, capture_gain=0.0,
+                                  tag_rule="conditional", tag_conditional_spikes=4.0,
+                                  tag_tau_ms=1e6)
+
+
+def test_conditional_tags_grow_by_the_targets_departure_from_what_the_source_usually_meets():
+    """Entry 34: at each presynaptic arrival the tag grows by A+ (h - m) and m by (h - m) / N,
+    h the target's fast trace then; a source firing onto a silent target tags nothing (the
+    covariance rule would tag down), and with the target's activity the same at every arrival
+    the increments shrink as m learns it (the geometry cancels)."""
+    c = Culture(CONDITIONAL, seed=9)
+    k, pre, post, delay = _ee_synapse(c)
+    schedule = pairings(c, pre, post, delay, 20.0, 6, -5.0, 400.0)
+    c.run(2600.0, tick=spike_forcer(c, schedule), tick_ms=CONDITIONAL.dt_ms)
+    dt, tau = CONDITIONAL.dt_ms, CONDITIONAL.capture_tau_ms
+    posts = sorted(t for t, ns in schedule.items() if post in ns)
+    arrivals = [t + round(delay / dt) * dt for t, ns in sorted(schedule.items()) if pre in ns]
+    step = CONDITIONAL.stdp_a_plus * CONDITIONAL.g_ee_max_per_ms
+    tag = m = 0.0
+    for j, t in enumerate(arrivals):   # the tag decays (tag_tau_ms) between its updates
+        h = sum(np.exp(-(t - tp) / tau) for tp in posts if tp <= t)
+        if j:
+            tag *= np.exp(-(t - arrivals[j - 1]) / CONDITIONAL.tag_tau_ms)
+        tag += step * (h - m)
+        m += (h - m) / CONDITIONAL.tag_conditional_spikes
+    assert float(c._b.value(c._b.synapses_ee, "hp_mean")[k]) == pytest.approx(m, rel=1e-6)
+    assert float(c._b.value(c._b.synapses_ee, "tag")[k]) == pytest.approx(tag, rel=1e-6)
+    hebbian_like = step * sum(sum(np.exp(-(t - tp) / tau) for tp in posts if tp <= t)
+                              for t in arrivals)
+    assert 0 < tag < 0.6 * hebbian_like     # N = 4: the sixth arrival adds a quarter of the first
+
+    alone = Culture(CONDITIONAL, seed=9)
+    pre_only = {t: [n for n in ns if n == pre] for t, ns in schedule.items() if pre in ns}
+    alone.run(2600.0, tick=spike_forcer(alone, pre_only), tick_ms=CONDITIONAL.dt_ms)
+    assert float(alone._b.value(alone._b.synapses_ee, "tag")[k]) == 0.0
+    assert float(alone._b.value(alone._b.synapses_ee, "hp_mean")[k]) == 0.0
+
+
+def test_conditional_tags_have_no_postsynaptic_term_and_take_the_gate():
+    code = model.ee_code(dataclasses.replace(CONDITIONAL, tag_hf_max=5.0))
+    assert code["on_post"] == "" and "hp_mean : 1" in code["model"]
+    assert code["on_pre"].count(model.TAG_GATE) == 2        # the tag and its running mean
+    ungated = model.ee_code(CONDITIONAL)
+    assert model.TAG_GATE not in ungated["on_pre"]
+    assert model.ee_code(dataclasses.replace(QUIET, tag_rule="conditional")) == model.ee_code(QUIET)
+    with pytest.raises(ValueError, match="tag_conditional_spikes"):
+        CultureConfig(tag_conditional_spikes=0.5)

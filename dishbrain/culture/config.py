@@ -22,7 +22,7 @@ from envs.config import Config, check_bool, check_choice, check_int, check_numbe
 
 #: CultureConfig.stdp_weight_dependence: Song et al. 2000 / van Rossum, Bi & Turrigiano 2000.
 STDP_WEIGHT_DEPENDENCES = ("additive", "multiplicative")
-TAG_RULES = ("stdp", "hebbian", "covariance")
+TAG_RULES = ("stdp", "hebbian", "covariance", "conditional")
 #: CultureConfig.motor_competition_groups: each value's group of each quadrant (top-left,
 #: top-right, bottom-left, bottom-right: dishbrain.mea.REGION_NAMES).
 MOTOR_COMPETITION_GROUPS = {"quadrants": (1, 2, 3, 4), "diagonals": (1, 2, 2, 1),
@@ -237,8 +237,17 @@ class CultureConfig(Config):
     # rule (Sejnowski 1977, J Math Biol 4:303) with a sliding, per-neuron threshold as in BCM
     # (Bienenstock, Cooper & Munro 1982) — a target firing above its own mean while the source
     # fires tags up, below it tags down.
+    # "conditional" (entry 34): at each presynaptic spike the tag grows by A+ (h - m), h the
+    # postsynaptic neuron's fast trace then (its spikes of the last ~capture_tau_ms, as the
+    # postsynaptic depolarisation a presynaptic spike meets in the voltage-based rule of Clopath
+    # et al. 2010, Nat Neurosci 13:344) and m, per synapse, the running mean of h over the
+    # source's last ~tag_conditional_spikes spikes (m += (h - m) / N; starts at 0): BCM's
+    # sliding threshold kept at the synapse and conditional on its source firing, so what the
+    # target usually does while this source fires (the geometry of where its input spreads)
+    # cancels and the tag marks the target's departure from it. No postsynaptic term.
     tag_rule: str = "stdp"
     tag_hebb_tau_ms: float = 100.0
+    tag_conditional_spikes: float = 200.0
     # Tags against their own baseline (entry 13; 0: off). A second per-synapse trace, of time
     # constant tag_baseline_tau_s (~1 min: longer than a rally, shorter than a session), gets
     # every change of the tag scaled by tag_tau / tag_baseline_tau, so its long-run mean is the
@@ -381,6 +390,8 @@ class CultureConfig(Config):
                          numpy=True)
         check_choice(self, "tag_rule", self.tag_rule, TAG_RULES)
         check_number(self, "tag_hebb_tau_ms", self.tag_hebb_tau_ms, 1.0, 1e5, numpy=True)
+        check_number(self, "tag_conditional_spikes", self.tag_conditional_spikes, 1.0, 1e6,
+                     numpy=True)
         if self.tag_baseline_tau_s != 0.0:
             check_number(self, "tag_baseline_tau_s", self.tag_baseline_tau_s, 0.01, 1e5,
                          numpy=True)

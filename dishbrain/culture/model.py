@@ -283,6 +283,17 @@ TAG_HEBBIAN_LTP = "A_plus * hc_pre * exp((t_last_pre - t) / tau_hebb)"
 # A+ tau_hebb r_pre (r_post - <r_post>), positive when the target fires above its own mean
 # while the source fires.
 TAG_COVARIANCE_LTD = "A_plus * tau_hebb * rate_est_post * exp((t_last_post - t) / tau_homeo)"
+# Conditional covariance tags (CultureConfig.tag_rule = "conditional", entry 34): at each
+# presynaptic spike the tag grows by A+ (h - hp_mean), h the target's fast trace hf (tau_capture)
+# then, and hp_mean, per synapse, the running mean of h over the source's last ~N spikes; no
+# postsynaptic term. The geometry (what the target usually does while this source fires) is in
+# hp_mean and cancels. Both lines take the tag gate (tag_hf_max), so a train's pulses neither tag
+# nor move the mean.
+CONDITIONAL_SYNAPSE_VARIABLES = "hp_mean : 1\n"
+CONDITIONAL_TAG = """h_seen = hf_post * exp((t_last_post - t) / tau_capture)
+tag = tag + GATEA_plus * (h_seen - hp_mean)
+hp_mean = hp_mean + GATE(h_seen - hp_mean) / tag_conditional_spikes
+"""
 
 # Tags against their own baseline (CultureConfig.tag_baseline_tau_s > 0): a second, slow trace
 # tag_mean receives every change of the tag (pairings and the clearing at a capture) scaled by
@@ -338,7 +349,12 @@ def ee_code(config: CultureConfig) -> dict[str, str]:
         on_pre = _edit(on_pre, TAG_LTD, TAG_LTD + TAG_GATE)
         on_post = _edit(on_post, TAG_LTP, TAG_LTP + TAG_GATE)
     variables, reset = TAGGING_NEURON_VARIABLES, TAGGING_NEURON_RESET
-    if cfg.tag_rule in ("hebbian", "covariance"):
+    if cfg.tag_rule == "conditional":
+        ltd_line = next(line for line in on_pre.splitlines() if line.startswith(TAG_LTD))
+        gate = TAG_GATE if cfg.tag_hf_max > 0 else ""
+        on_pre = _edit(on_pre, ltd_line + "\n", CONDITIONAL_TAG.replace("GATE", gate))
+        on_post = ""
+    elif cfg.tag_rule in ("hebbian", "covariance"):
         ltd_line = next(line for line in on_pre.splitlines() if line.startswith(TAG_LTD))
         if cfg.tag_rule == "hebbian":
             on_pre = _edit(on_pre, ltd_line + "\n", "")
@@ -350,6 +366,8 @@ def ee_code(config: CultureConfig) -> dict[str, str]:
         variables += HEBBIAN_NEURON_VARIABLES
         reset += HEBBIAN_NEURON_RESET
     synapse_model = TAGGED_EE_SYNAPSE_MODEL
+    if cfg.tag_rule == "conditional":
+        synapse_model += CONDITIONAL_SYNAPSE_VARIABLES
     if cfg.tag_baseline_tau_s > 0:
         on_pre, on_post = _with_tag_mean(on_pre), _with_tag_mean(on_post)
         capture = CAPTURE_POSITIVE if cfg.capture_positive_only else CAPTURE_SIGNED
@@ -506,6 +524,7 @@ def model_namespace(config: CultureConfig, seed: int) -> dict:
         "ltd_capture_hf_max": float(cfg.ltd_capture_hf_max),
         "tag_hf_max": float(cfg.tag_hf_max),
         "tau_hebb": cfg.tag_hebb_tau_ms * ms,
+        "tag_conditional_spikes": float(cfg.tag_conditional_spikes),
         "w_min": 0.0,
         "w_max": float(cfg.g_ee_max_per_ms),
         "tau_homeo": cfg.homeostasis_tau_s * second,
