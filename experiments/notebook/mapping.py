@@ -489,6 +489,102 @@ def trigger_table(stem: str, thetas, tau_ms: float, window_ms: float, layout: st
     return out
 
 
+def _aligned_spikes(stem: str):
+    """A ``play --spikes`` session's (meta, trace, spike times in trace ms, neurons): the spike
+    file's clock shifted by the lag that `trigger_table` finds (its best correlation with the
+    trace's motor counts)."""
+    from dishbrain.culture import SPIKE_RECORD_DTYPE
+    from dishbrain.logs import read_trace
+    from dishbrain.visibility import motor_electrodes
+    meta, trace = read_trace(f"{stem}.jsonl")
+    tick = float(meta["tick_ms"])
+    rec = np.fromfile(f"{stem}.spikes.bin", dtype=SPIKE_RECORD_DTYPE)
+    (_, _, _, _), (_, up, down), _ = _saved_ee(Path(f"{stem}.npz"), "dishbrain")
+    keep = (up | down)[rec["neuron"]]
+    ue, de = motor_electrodes(meta)
+    counts = np.asarray(trace["counts"])[:, ue + de].sum(1).astype(float)
+    bins = np.floor(rec["t_ms"][keep] / tick).astype(int)
+    n = len(trace)
+    best = (-2.0, 0)
+    for lag in range(-20, 21):
+        b = bins - lag
+        h = np.bincount(b[(b >= 0) & (b < n)], minlength=n)
+        best = max(best, (np.corrcoef(h, counts)[0, 1], lag))
+    return meta, trace, rec["t_ms"] - best[1] * tick, rec["neuron"]
+
+
+def synapse_push(stem: str, window_ms: float = 100.0, tau_ms: float = 100.0,
+                 layout: str = "dishbrain") -> tuple[float, int]:
+    """Entry 34b: the push in the direct synapses' co-activity before the predictable trains of
+    one ``play --spikes`` session (plasticity off). For each train, the ball's band k (at the
+    train's tick) and its sensory neurons' E->E synapses onto the up and onto the down motor
+    neurons: each synapse's Hebbian co-activity over the window_ms before the train (at each of
+    its source's spikes, the target's fast trace, tau_ms, +1 per spike, as `tag_rule` "hebbian" /
+    "conditional" read it), summed per side over the side's initial summed weight (a capture of
+    gain G moves that side's log weight by ~G x this); then, as `train_coactivity`, sum over
+    trains of s(k) (R_up - R_down) / sum of (R_up + R_down) / 2, s(k) = +1 for the top four
+    bands. Returns (that ratio, the number of trains)."""
+    from dishbrain.encoding import PlaceCodeEncoder
+    from dishbrain.logs import FEEDBACK_CODES
+    meta, trace, t, i = _aligned_spikes(stem)
+    tick = float(meta["tick_ms"])
+    (pre, post, w0, _), (sens, up, down), _ = _saved_ee(Path(f"{stem}.npz"), layout)
+    height = float(meta.get("env_config", {}).get("court_height", 600.0))
+    band = PlaceCodeEncoder(BANDS).slots(np.asarray(trace["ball_y"]) / height)
+    trains = np.flatnonzero((np.asarray(trace["feedback"]) == FEEDBACK_CODES["predictable"])
+                            & (np.asarray(trace["in_play"]) > 0))
+    order = np.argsort(t, kind="stable")
+    t, i = t[order], i[order]
+    by_neuron = {}
+    for n in np.unique(i):
+        by_neuron[n] = t[i == n]
+    num = den = 0.0
+    for k0 in trains:
+        t0, k = k0 * tick, int(band[k0])
+        src = np.flatnonzero(sens[k])
+        r = {}
+        for side, mask in (("up", up), ("down", down)):
+            syn = np.isin(pre, src) & mask[post]
+            total = 0.0
+            for a, b in zip(pre[syn], post[syn]):
+                ts = by_neuron.get(a, np.empty(0))
+                ts = ts[(ts >= t0 - window_ms) & (ts < t0)]
+                if not ts.size:
+                    continue
+                tp = by_neuron.get(b, np.empty(0))
+                tp = tp[(tp >= t0 - window_ms - 5 * tau_ms) & (tp < t0)]
+                if tp.size:
+                    d = ts[:, None] - tp[None, :]
+                    total += float(np.where(d >= 0, np.exp(-np.maximum(d, 0) / tau_ms), 0).sum())
+            r[side] = total / w0[syn].sum() if syn.any() else 0.0
+        sgn = 1.0 if k < BANDS // 2 else -1.0
+        num += sgn * (r["up"] - r["down"])
+        den += 0.5 * (r["up"] + r["down"])
+    return (num / den if den > 0 else float("nan")), int(trains.size)
+
+
+def cmd_synapse_push(a) -> None:
+    """Entry 34b's table: per seed `synapse_push` of the contingent session and of its yoke, and
+    beside it the electrodes' `train_coactivity`; rule - yoke."""
+    from scipy.stats import wilcoxon
+    print("| seed | synapses: rule (trains) | yoked (trains) | rule - yoked | electrodes: rule - "
+          "yoked |\n|---|---|---|---|---|")
+    d_syn, d_el = [], []
+    for seed in a.seeds:
+        r, nr = synapse_push(f"{a.rule}-seed{seed}-{a.condition}", a.window_ms, a.tau_ms)
+        y, ny = synapse_push(f"{a.yoked}-seed{seed}-{a.condition}", a.window_ms, a.tau_ms)
+        e = (train_coactivity(f"{a.rule}-seed{seed}-{a.condition}.jsonl")[0]
+             - train_coactivity(f"{a.yoked}-seed{seed}-{a.condition}.jsonl")[0])
+        d_syn.append(r - y)
+        d_el.append(e)
+        print(f"| {seed} | {r:+.3f} ({nr}) | {y:+.3f} ({ny}) | {r - y:+.3f} | {e:+.3f} |")
+    for name, d in (("synapses", np.array(d_syn)), ("electrodes", np.array(d_el))):
+        sem = d.std(ddof=1) / np.sqrt(d.size) if d.size > 1 else float("nan")
+        p = wilcoxon(d, alternative="greater").pvalue if d.size > 1 else float("nan")
+        print(f"{name}: rule - yoked {d.mean():+.3f} +- {sem:.3f}, positive on "
+              f"{int((d > 0).sum())} of {d.size}, one-sided Wilcoxon p {p:.3f}")
+
+
 def cmd_trigger(a) -> None:
     """Entry 32's pre-gate table over sessions (`trigger_table`), per theta the median over
     sessions and the range."""
@@ -1008,6 +1104,16 @@ def main() -> None:
     q.add_argument("--window-ms", type=float, default=200.0)
     q.add_argument("--layout", default="dishbrain")
     q.set_defaults(run=cmd_trigger)
+
+    q = sub.add_parser("synapse-push", help="entry 34b: the push in the direct synapses' "
+                       "co-activity before the trains, rule against yoke (play --spikes)")
+    q.add_argument("--rule", required=True, metavar="DIR/TAG")
+    q.add_argument("--yoked", required=True, metavar="DIR/TAG")
+    q.add_argument("--condition", default="frozen")
+    q.add_argument("--seeds", type=int, nargs="+", default=list(range(100, 108)))
+    q.add_argument("--window-ms", type=float, default=100.0)
+    q.add_argument("--tau-ms", type=float, default=100.0)
+    q.set_defaults(run=cmd_synapse_push)
 
     q = sub.add_parser("rewire")
     q.add_argument("src")
