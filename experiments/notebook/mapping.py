@@ -514,7 +514,9 @@ def _aligned_spikes(stem: str):
 
 
 def synapse_push(stem: str, window_ms: float = 100.0, tau_ms: float = 100.0,
-                 layout: str = "dishbrain") -> tuple[float, int]:
+                 layout: str = "dishbrain", all_bands: bool = False,
+                 offset_ms: float = 0.0, pre_gate: float = 0.0, post_gate: float = 0.0,
+                 decay_ms: float = 0.0) -> tuple[float, int, float]:
     """Entry 34b: the push in the direct synapses' co-activity before the predictable trains of
     one ``play --spikes`` session (plasticity off). For each train, the ball's band k (at the
     train's tick) and its sensory neurons' E->E synapses onto the up and onto the down motor
@@ -523,7 +525,15 @@ def synapse_push(stem: str, window_ms: float = 100.0, tau_ms: float = 100.0,
     "conditional" read it), summed per side over the side's initial summed weight (a capture of
     gain G moves that side's log weight by ~G x this); then, as `train_coactivity`, sum over
     trains of s(k) (R_up - R_down) / sum of (R_up + R_down) / 2, s(k) = +1 for the top four
-    bands. Returns (that ratio, the number of trains)."""
+    bands. With all_bands, every band b's synapses at every train (a train captures all eight),
+    each with its own sign s(b): what the direct index moves by, per unit of gain, if each
+    train captured every band's co-activity. offset_ms moves the window's end from the train's
+    start to offset_ms after it (e.g. 50: the train's first five pulses, which a tag gate at 5
+    lets tag). As a gated rule's tag would: pre_gate > 0 counts a source spike only while the
+    source's own fast trace (tau_ms, this spike included) is below it (`tag_hf_max`), post_gate
+    > 0 only while the target's is below it, and decay_ms > 0 weighs each by exp(-age /
+    decay_ms) at the window's end (the tag's decay). Returns (that ratio, the number of trains,
+    the common level (R_up + R_down) / 2 summed over the bands counted, per train)."""
     from dishbrain.encoding import PlaceCodeEncoder
     from dishbrain.logs import FEEDBACK_CODES
     meta, trace, t, i = _aligned_spikes(stem)
@@ -535,32 +545,47 @@ def synapse_push(stem: str, window_ms: float = 100.0, tau_ms: float = 100.0,
                             & (np.asarray(trace["in_play"]) > 0))
     order = np.argsort(t, kind="stable")
     t, i = t[order], i[order]
-    by_neuron = {}
+    by_neuron, hf_at = {}, {}
     for n in np.unique(i):
-        by_neuron[n] = t[i == n]
+        tn = t[i == n]
+        by_neuron[n] = tn
+        hf = np.ones(tn.size)
+        for k in range(1, tn.size):
+            hf[k] = 1.0 + hf[k - 1] * np.exp(-(tn[k] - tn[k - 1]) / tau_ms)
+        hf_at[n] = hf
     num = den = 0.0
     for k0 in trains:
-        t0, k = k0 * tick, int(band[k0])
-        src = np.flatnonzero(sens[k])
-        r = {}
-        for side, mask in (("up", up), ("down", down)):
-            syn = np.isin(pre, src) & mask[post]
-            total = 0.0
-            for a, b in zip(pre[syn], post[syn]):
-                ts = by_neuron.get(a, np.empty(0))
-                ts = ts[(ts >= t0 - window_ms) & (ts < t0)]
-                if not ts.size:
-                    continue
-                tp = by_neuron.get(b, np.empty(0))
-                tp = tp[(tp >= t0 - window_ms - 5 * tau_ms) & (tp < t0)]
-                if tp.size:
-                    d = ts[:, None] - tp[None, :]
-                    total += float(np.where(d >= 0, np.exp(-np.maximum(d, 0) / tau_ms), 0).sum())
-            r[side] = total / w0[syn].sum() if syn.any() else 0.0
-        sgn = 1.0 if k < BANDS // 2 else -1.0
-        num += sgn * (r["up"] - r["down"])
-        den += 0.5 * (r["up"] + r["down"])
-    return (num / den if den > 0 else float("nan")), int(trains.size)
+        t0 = k0 * tick + offset_ms
+        for k in (range(BANDS) if all_bands else [int(band[k0])]):
+            src = np.flatnonzero(sens[k])
+            r = {}
+            for side, mask in (("up", up), ("down", down)):
+                syn = np.isin(pre, src) & mask[post]
+                total = 0.0
+                for a, b in zip(pre[syn], post[syn]):
+                    ts = by_neuron.get(a, np.empty(0))
+                    sel = (ts >= t0 - window_ms) & (ts < t0)
+                    if pre_gate > 0:
+                        sel &= hf_at[a] < pre_gate
+                    ts = ts[sel]
+                    if not ts.size:
+                        continue
+                    tp = by_neuron.get(b, np.empty(0))
+                    tp = tp[(tp >= t0 - window_ms - 5 * tau_ms) & (tp < t0)]
+                    if tp.size:
+                        d = ts[:, None] - tp[None, :]
+                        h = np.where(d >= 0, np.exp(-np.maximum(d, 0) / tau_ms), 0).sum(1)
+                        if post_gate > 0:
+                            h = np.where(h < post_gate, h, 0.0)
+                        if decay_ms > 0:
+                            h = h * np.exp(-(t0 - ts) / decay_ms)
+                        total += float(h.sum())
+                r[side] = total / w0[syn].sum() if syn.any() else 0.0
+            sgn = 1.0 if k < BANDS // 2 else -1.0
+            num += sgn * (r["up"] - r["down"])
+            den += 0.5 * (r["up"] + r["down"])
+    return ((num / den if den > 0 else float("nan")), int(trains.size),
+            den / max(trains.size, 1))
 
 
 def cmd_synapse_push(a) -> None:
@@ -571,8 +596,12 @@ def cmd_synapse_push(a) -> None:
           "yoked |\n|---|---|---|---|---|")
     d_syn, d_el = [], []
     for seed in a.seeds:
-        r, nr = synapse_push(f"{a.rule}-seed{seed}-{a.condition}", a.window_ms, a.tau_ms)
-        y, ny = synapse_push(f"{a.yoked}-seed{seed}-{a.condition}", a.window_ms, a.tau_ms)
+        opts = {"all_bands": a.all_bands, "offset_ms": a.offset_ms, "pre_gate": a.pre_gate,
+                "post_gate": a.post_gate, "decay_ms": a.decay_ms}
+        r, nr, _ = synapse_push(f"{a.rule}-seed{seed}-{a.condition}", a.window_ms, a.tau_ms,
+                                **opts)
+        y, ny, _ = synapse_push(f"{a.yoked}-seed{seed}-{a.condition}", a.window_ms, a.tau_ms,
+                                **opts)
         e = (train_coactivity(f"{a.rule}-seed{seed}-{a.condition}.jsonl")[0]
              - train_coactivity(f"{a.yoked}-seed{seed}-{a.condition}.jsonl")[0])
         d_syn.append(r - y)
@@ -1113,6 +1142,16 @@ def main() -> None:
     q.add_argument("--seeds", type=int, nargs="+", default=list(range(100, 108)))
     q.add_argument("--window-ms", type=float, default=100.0)
     q.add_argument("--tau-ms", type=float, default=100.0)
+    q.add_argument("--all-bands", action="store_true",
+                   help="every band's synapses at every train, each with its own sign")
+    q.add_argument("--offset-ms", type=float, default=0.0,
+                   help="the window ends this long after the train's start (default 0)")
+    q.add_argument("--pre-gate", type=float, default=0.0, metavar="HF",
+                   help="count a source spike only while its fast trace is below HF")
+    q.add_argument("--post-gate", type=float, default=0.0, metavar="H",
+                   help="count it only while the target's fast trace is below H")
+    q.add_argument("--decay-ms", type=float, default=0.0,
+                   help="weigh each pairing by exp(-age / decay) at the window's end")
     q.set_defaults(run=cmd_synapse_push)
 
     q = sub.add_parser("rewire")
