@@ -13,14 +13,15 @@ each, the same culture and the same game on every arm:
 - ``mirrored``: unedited, read out with ``vertical_mirrored`` (the bottom quadrants push up).
 
 The edited arms keep the player's own layout (``dishbrain``'s diagonal by default, on which the
-geometric map cancels), so what separates them is the weights. The edits (`EDITS`) are the lab
-notebook's (``experiments/notebook/mapping.py rewire``): ``direct`` sets every E->E synapse from a
-band's sensory neurons (the excitatory neurons its electrode records) onto the motor neurons of
-the right direction (up for the top four bands) to ``g_ee_max_per_ms`` and onto the wrong one to
-0; ``motor-inputs`` doubles every E->E input of up-region neurons from the top half of the dish
-(capped at the maximum) and zeroes those from the bottom half, mirrored for down-region neurons;
-``both`` applies motor-inputs, then direct. Plasticity runs as configured (the weights may drift
-back during the session: that is part of what is measured).
+geometric map cancels), so what separates them is the weights. The edits (`EDITS`, in
+`dishbrain.weight_edits`) are the lab notebook's (``experiments/notebook/mapping.py rewire``):
+``direct`` sets every E->E synapse from a band's sensory neurons (the excitatory neurons its
+electrode records) onto the motor neurons of the right direction (up for the top four bands) to
+``g_ee_max_per_ms`` and onto the wrong one to 0; ``motor-inputs`` doubles every E->E input of
+up-region neurons from the top half of the dish (capped at the maximum) and zeroes those from the
+bottom half, mirrored for down-region neurons; ``both`` applies motor-inputs, then direct.
+Plasticity runs as configured (the weights may drift back during the session: that is part of what
+is measured).
 
 Measures per arm: the *map*, top - bottom = the mean push (+1 up, -1 down, 0 stay) over the ticks
 in play with the ball in the top half of the court minus the same in the bottom half (> 0: the
@@ -73,12 +74,12 @@ from typing import Any
 
 import numpy as np
 
+from dishbrain.weight_edits import EDITS, edit_saved_culture
 from envs.config import Config, check_choice, check_int, check_number
 
 ARMS = ("toward", "against", "vertical", "mirrored")
 #: The arms a dose > 0 adds (module notes).
 DOSE_ARMS = ("dose-toward", "dose-against")
-EDITS = ("direct", "motor-inputs", "both")
 #: The readout arms' layouts (dishbrain/mea.py MOTOR_LAYOUTS).
 VERTICAL_LAYOUTS = {"vertical": "vertical", "mirrored": "vertical_mirrored"}
 #: Options grip sets itself on every session; a config may not set them.
@@ -87,7 +88,6 @@ GRIP_SET_OPTIONS = ("seed", "condition", "state_in", "state_out")
 GATE_ARL_TOWARD, GATE_ARL_AGAINST = 1.5, 0.6
 BANDS = 8
 PLAYER = "culture"
-_W_KEY = "state::culture_synapses_ee::w"   # the plastic E->E weights in a saved culture
 
 
 @dataclass(frozen=True)
@@ -167,111 +167,6 @@ def check_config(config: GripConfig) -> None:
     for layout in (config.player_options.get("layout"), dec.layout, *VERTICAL_LAYOUTS.values()):
         if layout is not None and layout not in mea.layout_names:
             raise ValueError(f"layout must be one of {list(mea.layout_names)}, got {layout!r}")
-
-
-# ---------------------------------------------------------------------------------------------
-# The weight edits
-
-
-def motor_groups(mea, positions_um: np.ndarray, is_excitatory: np.ndarray, layout: str):
-    """(sensory masks per band, up mask, down mask) over neurons, excitatory only: the neurons
-    that each sensory electrode, and the layout's up and down electrodes, record."""
-    rec = mea.recording_matrix(positions_um).tocsr()
-
-    def recorded(electrodes):
-        return (np.asarray(rec[list(electrodes)].sum(axis=0)).ravel() > 0) & is_excitatory
-
-    lay = mea.motor_layout(layout)
-    return ([recorded([e]) for e in mea.sensory], recorded(lay.up_electrodes),
-            recorded(lay.down_electrodes))
-
-
-def edit_weights(w: np.ndarray, pre: np.ndarray, post: np.ndarray, positions_um: np.ndarray,
-                 groups, w_max: float, edit: str, toward: bool) -> np.ndarray:
-    """E->E weights `w` (synapses pre -> post) edited towards the tracking map (or, with
-    ``toward=False``, its mirror image); see the module notes. Returns a new array."""
-    check_choice("grip", "edit", edit, EDITS)
-    sens, up, down = groups
-    w = np.array(w, dtype=float, copy=True)
-    if edit in ("motor-inputs", "both"):
-        top = positions_um[:, 1] < np.median(positions_um[:, 1])   # y grows downward
-        for target, source in ((up, top), (down, ~top)):
-            if not toward:
-                source = ~source
-            more, less = target[post] & source[pre], target[post] & ~source[pre]
-            w[more] = np.minimum(2.0 * w[more], w_max)
-            w[less] = 0.0
-    if edit in ("direct", "both"):
-        for k, s in enumerate(sens):
-            right, wrong = (up, down) if (k < len(sens) // 2) == toward else (down, up)
-            w[s[pre] & right[post]] = w_max
-            w[s[pre] & wrong[post]] = 0.0
-    return w
-
-
-def dose_weights(w: np.ndarray, pre: np.ndarray, post: np.ndarray, groups, w_max: float,
-                 dose: float, toward: bool) -> np.ndarray:
-    """The direct route scaled (module notes): each band's E->E synapses onto the right side's
-    motor neurons x e^(dose/2), capped at `w_max`, onto the wrong side's x e^(-dose/2); the
-    mirror image with ``toward=False``. Returns a new array."""
-    sens, up, down = groups
-    w = np.array(w, dtype=float, copy=True)
-    for k, s in enumerate(sens):
-        right, wrong = (up, down) if (k < len(sens) // 2) == toward else (down, up)
-        w[s[pre] & right[post]] = np.minimum(w[s[pre] & right[post]] * math.exp(dose / 2), w_max)
-        w[s[pre] & wrong[post]] *= math.exp(-dose / 2)
-    return w
-
-
-def direct_index(w0: np.ndarray, w1: np.ndarray, pre: np.ndarray, post: np.ndarray,
-                 groups) -> float:
-    """How far the direct route moved from `w0` to `w1` towards the tracking map
-    (docs/learning.md, entry 26l): per band log(summed weight onto up, w1 / w0) - log(the same
-    onto down); the top half of the bands' mean minus the bottom half's. NaN where no band of a
-    half has synapses onto both sides."""
-    sens, up, down = groups
-    per_band = np.full(len(sens), np.nan)
-    for k, s in enumerate(sens):
-        su, sd = s[pre] & up[post], s[pre] & down[post]
-        if w0[su].sum() > 0 and w0[sd].sum() > 0 and w1[su].sum() > 0 and w1[sd].sum() > 0:
-            per_band[k] = (math.log(w1[su].sum() / w0[su].sum())
-                           - math.log(w1[sd].sum() / w0[sd].sum()))
-    half = len(sens) // 2
-    top, bottom = per_band[:half], per_band[half:]
-    if not (np.isfinite(top).any() and np.isfinite(bottom).any()):
-        return math.nan
-    return float(np.nanmean(top) - np.nanmean(bottom))
-
-
-def edit_saved_culture(src: Path, dst: Path, layout: str, edit: str, toward: bool,
-                       dose: float = 0.0) -> tuple[int, float]:
-    """Write `src` (a saved culture) to `dst` with its E->E weights edited (with ``dose`` > 0
-    the graded direct-route edit, `dose_weights`, instead of `edit`); returns how many synapses
-    changed and the direct route's index of the change (`direct_index`)."""
-    from dishbrain.mea import MEA, MEAConfig
-
-    with np.load(src, allow_pickle=False) as f:
-        z = {k: f[k] for k in f.files}
-    meta = json.loads(bytes(z["meta_json"]).decode())
-    exc = z["structure::is_excitatory"]
-    pre, post = z["structure::pre"], z["structure::post"]
-    ee = exc[pre] & exc[post]
-    pre, post = pre[ee], post[ee]
-    positions = z["structure::positions_um"]
-    mea = MEA(MEAConfig(**meta["mea_config"]))
-    groups = motor_groups(mea, positions, exc, layout)
-    w = z[_W_KEY]
-    if w.shape != pre.shape:
-        raise ValueError(f"{src}: {w.size} E->E weights for {pre.size} E->E synapses")
-    w_max = float(meta["config"]["g_ee_max_per_ms"])
-    new = (dose_weights(w, pre, post, groups, w_max, dose, toward) if dose > 0
-           else edit_weights(w, pre, post, positions, groups, w_max, edit, toward))
-    z[_W_KEY] = new
-    with open(dst, "wb") as f:
-        np.savez(f, **z)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        index = direct_index(w, new, pre, post, groups)
-    return int(np.count_nonzero(new != w)), index
 
 
 # ---------------------------------------------------------------------------------------------

@@ -14,15 +14,13 @@ from dishbrain.grip import (
     ARMS,
     DOSE_ARMS,
     GripConfig,
-    direct_index,
-    dose_weights,
-    edit_weights,
     grip_ratio,
     load_grip_toml,
     push_map,
     run_grip,
     summarize,
 )
+from dishbrain.weight_edits import direct_index, dose_weights, edit_weights
 
 TINY = {"n_neurons": 100, "decoder_config": {"mode": "contrast", "dead_band": 0.0}}
 

@@ -64,14 +64,8 @@ BANDS = 8
 
 def _groups(mea, positions, is_exc, layout: str):
     """(sensory masks per band, up mask, down mask) over neurons, excitatory only."""
-    rec = mea.recording_matrix(positions).tocsr()
-
-    def recorded(electrodes):
-        return (np.asarray(rec[list(electrodes)].sum(axis=0)).ravel() > 0) & is_exc
-
-    lay = mea.motor_layout(layout)
-    return ([recorded([e]) for e in mea.sensory], recorded(lay.up_electrodes),
-            recorded(lay.down_electrodes))
+    from dishbrain.weight_edits import motor_groups
+    return motor_groups(mea, positions, is_exc, layout)
 
 
 def _ee_arrays(z):
@@ -280,13 +274,9 @@ def direct_index(path: Path, layout: str = "dishbrain") -> tuple[float, np.ndarr
     (entry 26k, post hoc): per band k, log(sum of w onto up / at the start) - log(the same onto
     down); the index is the mean over the top four bands minus the mean over the bottom four
     (> 0: the top bands' synapses gained onto up relative to down, the bottom bands' onto down)."""
-    (pre, post, w0, w1), (sens, up, down), _ = _saved_ee(path, layout)
-    per_band = np.full(BANDS, np.nan)
-    for k, s in enumerate(sens):
-        su, sd = s[pre] & up[post], s[pre] & down[post]
-        if su.any() and sd.any():
-            per_band[k] = (np.log(w1[su].sum() / w0[su].sum())
-                           - np.log(w1[sd].sum() / w0[sd].sum()))
+    from dishbrain.weight_edits import direct_index_per_band
+    (pre, post, w0, w1), groups, _ = _saved_ee(path, layout)
+    per_band = direct_index_per_band(w0, w1, pre, post, groups)
     half = BANDS // 2
     return float(np.nanmean(per_band[:half]) - np.nanmean(per_band[half:])), per_band
 
@@ -902,19 +892,10 @@ def cmd_rewire(a) -> None:
     positions, is_exc = z["structure::positions_um"], z["structure::is_excitatory"]
     mea = _mea_of(z)
     sens, up, down = _groups(mea, positions, is_exc, a.layout)
-    if a.how in ("direct", "direct-anti"):
-        for k, s in enumerate(sens):
-            right, wrong = (up, down) if k < BANDS // 2 else (down, up)
-            if a.how == "direct-anti":
-                right, wrong = wrong, right
-            w[s[pre] & right[post]] = w_max
-            w[s[pre] & wrong[post]] = 0.0
-    elif a.how == "motor-inputs":
-        top = positions[:, 1] < np.median(positions[:, 1])
-        for target, source in ((up, top), (down, ~top)):
-            more, less = target[post] & source[pre], target[post] & ~source[pre]
-            w[more] = np.minimum(2.0 * w[more], w_max)
-            w[less] = 0.0
+    if a.how in ("direct", "direct-anti", "motor-inputs"):   # grip's edits, toward or against
+        from dishbrain.weight_edits import edit_weights
+        w = edit_weights(w, pre, post, positions, (sens, up, down), w_max,
+                         a.how.removesuffix("-anti"), toward=a.how != "direct-anti")
     elif a.how in ("modular", "modular-anti"):
         # A proxy for a two-module culture: cut every E->E synapse from the central (sensory)
         # strip onto motor neurons, then reconnect only band k's sensory neurons to the motor
