@@ -1006,6 +1006,13 @@ def cmd_probe(a) -> None:
                       f"{np.mean(v >= 4):5.3f} {np.mean(v >= 6):6.3f}")
 
 
+def _rule_and_yoke(q) -> None:
+    """The options of a rule-against-yoke table: --rule, --yoked (DIR/TAG), --seeds 100-107."""
+    q.add_argument("--rule", required=True, metavar="DIR/TAG")
+    q.add_argument("--yoked", required=True, metavar="DIR/TAG")
+    q.add_argument("--seeds", type=int, nargs="+", default=list(range(100, 108)))
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -1092,9 +1099,7 @@ def main() -> None:
 
     q = sub.add_parser("trains", help="entry 31c: the push in the motor co-activity before the "
                        "predictable trains, rule against its yoke")
-    q.add_argument("--rule", required=True, metavar="DIR/TAG")
-    q.add_argument("--yoked", required=True, metavar="DIR/TAG")
-    q.add_argument("--seeds", type=int, nargs="+", default=list(range(100, 108)))
+    _rule_and_yoke(q)
     q.add_argument("--tau-ms", type=float, default=100.0)
     q.set_defaults(run=cmd_trains)
 
@@ -1117,10 +1122,8 @@ def main() -> None:
 
     q = sub.add_parser("synapse-push", help="entry 34b: the push in the direct synapses' "
                        "co-activity before the trains, rule against yoke (play --spikes)")
-    q.add_argument("--rule", required=True, metavar="DIR/TAG")
-    q.add_argument("--yoked", required=True, metavar="DIR/TAG")
+    _rule_and_yoke(q)
     q.add_argument("--condition", default="frozen")
-    q.add_argument("--seeds", type=int, nargs="+", default=list(range(100, 108)))
     q.add_argument("--window-ms", type=float, default=100.0)
     q.add_argument("--tau-ms", type=float, default=100.0)
     q.add_argument("--all-bands", action="store_true",
