@@ -416,36 +416,16 @@ def trigger_table(stem: str, thetas, tau_ms: float, window_ms: float, layout: st
     an episode is on a train when it starts within window_ms after the train's start. The spike
     file's clock is aligned to the trace's ticks by the lag that best correlates the recorded
     motor spikes per tick with the trace's motor-electrode counts (reported)."""
-    from dishbrain.culture import SPIKE_RECORD_DTYPE
-    from dishbrain.logs import FEEDBACK_CODES, read_trace
-    from dishbrain.visibility import motor_electrodes
-    meta, trace = read_trace(f"{stem}.jsonl")
+    from dishbrain.logs import FEEDBACK_CODES
+    sp = _aligned_spikes(stem, layout)
+    meta, trace, motor = sp["meta"], sp["trace"], sp["motor"]
     tick = float(meta["tick_ms"])
-    (_, _, _, _), (_, up, down), _ = _saved_ee(Path(f"{stem}.npz"), layout)
-    motor = up | down
-    rec = np.fromfile(f"{stem}.spikes.bin", dtype=SPIKE_RECORD_DTYPE)
-    keep = motor[rec["neuron"]]
-    t, i = rec["t_ms"][keep], rec["neuron"][keep]
+    keep = motor[sp["neuron"]]
+    t, i = sp["t_ms"][keep], sp["neuron"][keep]
     n_ticks = len(trace)
-    ue, de = motor_electrodes(meta)
-    counts = np.asarray(trace["counts"])[:, ue + de].sum(1).astype(float)
-    best = (-2.0, 0)
-    bins = np.floor(t / tick).astype(int)
-    for lag in range(-200, 201):   # ticks
-        b = bins - lag
-        h = np.bincount(b[(b >= 0) & (b < n_ticks)], minlength=n_ticks)
-        r = np.corrcoef(h, counts)[0, 1]
-        best = max(best, (r, lag))
-    r_align, lag = best
-    t = t - lag * tick
     order = np.lexsort((t, i))
     ts, ns = t[order], i[order]
-    hf = np.ones(ts.size)
-    same = np.r_[False, ns[1:] == ns[:-1]]
-    decay = np.exp(-np.maximum(np.diff(ts, prepend=0.0), 0.0) / tau_ms)
-    for k in np.flatnonzero(same):
-        hf[k] = hf[k - 1] * decay[k] + 1.0
-    prev = np.where(same, np.r_[0.0, hf[:-1]] * decay, 0.0)  # the trace just before the spike
+    hf, prev = _fast_trace_at_spikes(ts, ns, tau_ms)
     fb = np.asarray(trace["feedback"])
     trains = np.flatnonzero(fb == FEEDBACK_CODES["predictable"]) * tick
     misses = np.flatnonzero(fb == FEEDBACK_CODES["unpredictable"]) * tick
@@ -460,8 +440,8 @@ def trigger_table(stem: str, thetas, tau_ms: float, window_ms: float, layout: st
     on_miss = after(misses, 4000.0)[1] & ~on_train
     minutes = n_ticks * tick / 60000.0
     n_motor = int(motor.sum())
-    out = {"lag_ticks": lag, "r_align": r_align, "n_motor": n_motor, "trains": trains.size,
-           "rate_hz": ts.size / n_motor / (minutes * 60.0), "rows": []}
+    out = {"lag_ticks": sp["lag_ticks"], "r_align": sp["r_align"], "n_motor": n_motor,
+           "trains": trains.size, "rate_hz": ts.size / n_motor / (minutes * 60.0), "rows": []}
     for theta in thetas:
         start = (hf >= theta) & (prev < theta)
         on = start & on_train
@@ -479,28 +459,42 @@ def trigger_table(stem: str, thetas, tau_ms: float, window_ms: float, layout: st
     return out
 
 
-def _aligned_spikes(stem: str):
-    """A ``play --spikes`` session's (meta, trace, spike times in trace ms, neurons): the spike
-    file's clock shifted by the lag that `trigger_table` finds (its best correlation with the
-    trace's motor counts)."""
+def _aligned_spikes(stem: str, layout: str = "dishbrain", max_lag_ticks: int = 200) -> dict:
+    """A ``play --spikes`` session's spikes on the trace's clock: the spike file's times shifted
+    by the lag (within +-max_lag_ticks) that best correlates the layout's recorded motor neurons'
+    spikes per tick with the trace's motor-electrode counts. Returns meta, trace, t_ms (shifted),
+    neuron, motor (the mask of those neurons), lag_ticks and r_align (that correlation)."""
     from dishbrain.culture import SPIKE_RECORD_DTYPE
     from dishbrain.logs import read_trace
     from dishbrain.visibility import motor_electrodes
     meta, trace = read_trace(f"{stem}.jsonl")
     tick = float(meta["tick_ms"])
     rec = np.fromfile(f"{stem}.spikes.bin", dtype=SPIKE_RECORD_DTYPE)
-    (_, _, _, _), (_, up, down), _ = _saved_ee(Path(f"{stem}.npz"), "dishbrain")
-    keep = (up | down)[rec["neuron"]]
+    (_, _, _, _), (_, up, down), _ = _saved_ee(Path(f"{stem}.npz"), layout)
+    motor = up | down
     ue, de = motor_electrodes(meta)
     counts = np.asarray(trace["counts"])[:, ue + de].sum(1).astype(float)
-    bins = np.floor(rec["t_ms"][keep] / tick).astype(int)
+    bins = np.floor(rec["t_ms"][motor[rec["neuron"]]] / tick).astype(int)
     n = len(trace)
     best = (-2.0, 0)
-    for lag in range(-20, 21):
+    for lag in range(-max_lag_ticks, max_lag_ticks + 1):
         b = bins - lag
         h = np.bincount(b[(b >= 0) & (b < n)], minlength=n)
         best = max(best, (np.corrcoef(h, counts)[0, 1], lag))
-    return meta, trace, rec["t_ms"] - best[1] * tick, rec["neuron"]
+    return {"meta": meta, "trace": trace, "t_ms": rec["t_ms"] - best[1] * tick,
+            "neuron": rec["neuron"], "motor": motor, "lag_ticks": best[1], "r_align": best[0]}
+
+
+def _fast_trace_at_spikes(ts: np.ndarray, ns: np.ndarray, tau_ms: float
+                          ) -> tuple[np.ndarray, np.ndarray]:
+    """Spikes sorted by (neuron, time): each neuron's fast trace at each of its spikes (+1 per
+    spike, decay tau_ms, the spike itself counted, as the model's hf) and just before it."""
+    hf = np.ones(ts.size)
+    same = np.r_[False, ns[1:] == ns[:-1]]
+    decay = np.exp(-np.maximum(np.diff(ts, prepend=0.0), 0.0) / tau_ms)
+    for k in np.flatnonzero(same):
+        hf[k] = hf[k - 1] * decay[k] + 1.0
+    return hf, np.where(same, np.r_[0.0, hf[:-1]] * decay, 0.0)
 
 
 def synapse_push(stem: str, window_ms: float = 100.0, tau_ms: float = 100.0,
@@ -526,33 +520,33 @@ def synapse_push(stem: str, window_ms: float = 100.0, tau_ms: float = 100.0,
     the common level (R_up + R_down) / 2 summed over the bands counted, per train)."""
     from dishbrain.encoding import PlaceCodeEncoder
     from dishbrain.logs import FEEDBACK_CODES
-    meta, trace, t, i = _aligned_spikes(stem)
+    sp = _aligned_spikes(stem, layout)
+    meta, trace = sp["meta"], sp["trace"]
     tick = float(meta["tick_ms"])
     (pre, post, w0, _), (sens, up, down), _ = _saved_ee(Path(f"{stem}.npz"), layout)
     height = float(meta.get("env_config", {}).get("court_height", 600.0))
     band = PlaceCodeEncoder(BANDS).slots(np.asarray(trace["ball_y"]) / height)
     trains = np.flatnonzero((np.asarray(trace["feedback"]) == FEEDBACK_CODES["predictable"])
                             & (np.asarray(trace["in_play"]) > 0))
-    order = np.argsort(t, kind="stable")
-    t, i = t[order], i[order]
-    by_neuron, hf_at = {}, {}
-    for n in np.unique(i):
-        tn = t[i == n]
-        by_neuron[n] = tn
-        hf = np.ones(tn.size)
-        for k in range(1, tn.size):
-            hf[k] = 1.0 + hf[k - 1] * np.exp(-(tn[k] - tn[k - 1]) / tau_ms)
-        hf_at[n] = hf
+    order = np.lexsort((sp["t_ms"], sp["neuron"]))
+    t, i = sp["t_ms"][order], sp["neuron"][order]
+    hf_all = _fast_trace_at_spikes(t, i, tau_ms)[0]
+    neurons, first = np.unique(i, return_index=True)
+    by_neuron = dict(zip(neurons, np.split(t, first[1:])))
+    hf_at = dict(zip(neurons, np.split(hf_all, first[1:])))
+    # each band's synapses onto each side: (their sources, targets, initial summed weight)
+    synapses = {(k, side): (pre[m], post[m], w0[m].sum())
+                for k, s in enumerate(sens) for side, target in (("up", up), ("down", down))
+                for m in [s[pre] & target[post]]}
     num = den = 0.0
     for k0 in trains:
         t0 = k0 * tick + offset_ms
         for k in (range(BANDS) if all_bands else [int(band[k0])]):
-            src = np.flatnonzero(sens[k])
             r = {}
-            for side, mask in (("up", up), ("down", down)):
-                syn = np.isin(pre, src) & mask[post]
+            for side in ("up", "down"):
+                sources, targets, w_sum = synapses[(k, side)]
                 total = 0.0
-                for a, b in zip(pre[syn], post[syn]):
+                for a, b in zip(sources, targets):
                     ts = by_neuron.get(a, np.empty(0))
                     sel = (ts >= t0 - window_ms) & (ts < t0)
                     if pre_gate > 0:
@@ -570,7 +564,7 @@ def synapse_push(stem: str, window_ms: float = 100.0, tau_ms: float = 100.0,
                         if decay_ms > 0:
                             h = h * np.exp(-(t0 - ts) / decay_ms)
                         total += float(h.sum())
-                r[side] = total / w0[syn].sum() if syn.any() else 0.0
+                r[side] = total / w_sum if sources.size else 0.0
             sgn = 1.0 if k < BANDS // 2 else -1.0
             num += sgn * (r["up"] - r["down"])
             den += 0.5 * (r["up"] + r["down"])
@@ -962,14 +956,7 @@ def cmd_probe(a) -> None:
     def traces_at_spikes(tau):
         out = np.zeros(t.size)
         order = np.lexsort((t, i))
-        ts, ns = t[order], i[order]
-        val = np.zeros(t.size)
-        for k in range(ts.size):
-            if k and ns[k] == ns[k - 1]:
-                val[k] = val[k - 1] * np.exp(-(ts[k] - ts[k - 1]) / tau) + 1.0
-            else:
-                val[k] = 1.0
-        out[order] = val
+        out[order] = _fast_trace_at_spikes(t[order], i[order], tau)[0]
         return out
 
     lf_at, hf_at = traces_at_spikes(1000.0), traces_at_spikes(100.0)
