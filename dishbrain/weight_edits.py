@@ -26,7 +26,7 @@ import numpy as np
 from envs.config import check_choice
 
 __all__ = ["EDITS", "W_KEY", "motor_groups", "edit_weights", "dose_weights",
-           "direct_index_per_band", "direct_index", "edit_saved_culture"]
+           "direct_index_per_band", "direct_index", "index_of_bands", "edit_saved_culture"]
 
 EDITS = ("direct", "motor-inputs", "both")
 W_KEY = "state::culture_synapses_ee::w"   # the plastic E->E weights in a saved culture
@@ -105,7 +105,12 @@ def direct_index(w0: np.ndarray, w1: np.ndarray, pre: np.ndarray, post: np.ndarr
     half of the bands' `direct_index_per_band` mean minus the bottom half's (> 0: the top bands'
     synapses gained onto up relative to down, the bottom bands' onto down). NaN where a half has
     no band with a number."""
-    per_band = direct_index_per_band(w0, w1, pre, post, groups)
+    return index_of_bands(direct_index_per_band(w0, w1, pre, post, groups))
+
+
+def index_of_bands(per_band: np.ndarray) -> float:
+    """The top half of the bands' mean minus the bottom half's, NaN bands left out (NaN if a
+    half has none)."""
     half = len(per_band) // 2
     top, bottom = per_band[:half], per_band[half:]
     if np.isnan(top).all() or np.isnan(bottom).all():

@@ -291,8 +291,8 @@ TAG_COVARIANCE_LTD = "A_plus * tau_hebb * rate_est_post * exp((t_last_post - t) 
 # nor move the mean.
 CONDITIONAL_SYNAPSE_VARIABLES = "hp_mean : 1\n"
 CONDITIONAL_TAG = """h_seen = hf_post * exp((t_last_post - t) / tau_capture)
-tag = tag + GATEA_plus * (h_seen - hp_mean)
-hp_mean = hp_mean + GATE(h_seen - hp_mean) / tag_conditional_spikes
+tag = tag + {gate}A_plus * (h_seen - hp_mean)
+hp_mean = hp_mean + {gate}(h_seen - hp_mean) / tag_conditional_spikes
 """
 
 # Tags against their own baseline (CultureConfig.tag_baseline_tau_s > 0): a second, slow trace
@@ -349,13 +349,12 @@ def ee_code(config: CultureConfig) -> dict[str, str]:
         on_pre = _edit(on_pre, TAG_LTD, TAG_LTD + TAG_GATE)
         on_post = _edit(on_post, TAG_LTP, TAG_LTP + TAG_GATE)
     variables, reset = TAGGING_NEURON_VARIABLES, TAGGING_NEURON_RESET
+    ltd_line = next(line for line in on_pre.splitlines() if line.startswith(TAG_LTD))
     if cfg.tag_rule == "conditional":
-        ltd_line = next(line for line in on_pre.splitlines() if line.startswith(TAG_LTD))
         gate = TAG_GATE if cfg.tag_hf_max > 0 else ""
-        on_pre = _edit(on_pre, ltd_line + "\n", CONDITIONAL_TAG.replace("GATE", gate))
+        on_pre = _edit(on_pre, ltd_line + "\n", CONDITIONAL_TAG.format(gate=gate))
         on_post = ""
     elif cfg.tag_rule in ("hebbian", "covariance"):
-        ltd_line = next(line for line in on_pre.splitlines() if line.startswith(TAG_LTD))
         if cfg.tag_rule == "hebbian":
             on_pre = _edit(on_pre, ltd_line + "\n", "")
         else:

@@ -274,11 +274,10 @@ def direct_index(path: Path, layout: str = "dishbrain") -> tuple[float, np.ndarr
     (entry 26k, post hoc): per band k, log(sum of w onto up / at the start) - log(the same onto
     down); the index is the mean over the top four bands minus the mean over the bottom four
     (> 0: the top bands' synapses gained onto up relative to down, the bottom bands' onto down)."""
-    from dishbrain.weight_edits import direct_index_per_band
+    from dishbrain.weight_edits import direct_index_per_band, index_of_bands
     (pre, post, w0, w1), groups, _ = _saved_ee(path, layout)
     per_band = direct_index_per_band(w0, w1, pre, post, groups)
-    half = BANDS // 2
-    return float(np.nanmean(per_band[:half]) - np.nanmean(per_band[half:])), per_band
+    return index_of_bands(per_band), per_band
 
 
 def cmd_direct(a) -> None:
